@@ -1,0 +1,94 @@
+// io/run_dir.h — the local-run-v1 folder of one run: layout, recovery, metadata.
+//
+//   <runsRoot>/<taskId>/<runId>/
+//     meta.json  state.json  worker.jsonl  stdout.jsonl  stderr.jsonl  durable.seq
+//     checkpoints/<n>/  artifacts/
+//
+// Threads: none of its own. Every function here may be called from any one
+// thread at a time per run folder; the engine calls open_run_dir() from the
+// thread that opens the run and the rest from its sequencer or sync threads.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/fs.h"
+#include "runlog/status.h"
+#include "runlog/types.h"
+
+namespace runlog::io {
+
+struct LayoutOptions {
+  mode_t dir_mode = 0700;   ///< new folders (logs carry secrets)
+  mode_t file_mode = 0600;  ///< new files
+};
+
+/// The open descriptors of one run folder. Owned by the engine's sequencer.
+struct RunFiles {
+  std::unique_ptr<Dir> dir;                              ///< the run folder
+  std::array<std::unique_ptr<File>, kRunChannels> channel;  ///< indexed by Channel
+  std::unique_ptr<File> durable_seq;                     ///< durable.seq
+  /// Closes everything (drops the descriptors).
+  void close() { *this = RunFiles{}; }
+  bool is_open() const { return dir != nullptr; }
+};
+
+/// What open_run_dir() found and did.
+struct RecoveredRun {
+  bool created = false;             ///< the folder was made by this call
+  std::uint64_t last_seq = 0;       ///< N: seqs 1..N are on disk, each once; next append is N+1
+  std::array<std::uint64_t, kRunChannels> sizes{};  ///< each channel file's length after recovery
+  LocalRunLogSummary summary;       ///< counts of the records 1..N
+  RunMetadata meta;                 ///< meta.json as on disk (or as just written)
+  RunStateSnapshot state;           ///< state.json, brought up to date with the log
+  std::vector<std::string> repairs; ///< one line per cut: "stdout.jsonl: cut 37 bytes at offset 1200 (torn tail)"
+};
+
+/// Opens <runs_root>/<meta.taskId>/<meta.runId>, creating the layout when it
+/// is missing, or recovering it (SPEC "Recovery") when it exists.
+///
+/// New run: folders made (dir_mode), channel files and durable.seq created
+/// (file_mode), meta.json written atomically, state.json written (status
+/// prepared, lastEventSeq 0), and every new folder entry fsync-ed up to
+/// runs_root. Existing run: meta.json is read back (and returned; the given
+/// meta is ignored except for the ids), channel files are recovered: torn
+/// tails cut, every channel cut back to the gap-free prefix 1..N, each cut
+/// fdatasync-ed; state.json and durable.seq rewritten when they disagree.
+///
+/// REQUIRES: meta.taskId and meta.runId are valid ids (core/ids.h).
+/// Errors: corruption (file and byte offset named; nothing rewritten),
+/// refused (a symlink/FIFO/device/hard link in the layout), io_error.
+/// On success *files holds the open descriptors.
+Result<RecoveredRun> open_run_dir(Dir& runs_root, const RunMetadata& meta, const LayoutOptions& opts,
+                                  RunFiles* files);
+
+/// Reopens the descriptors of a run folder that open_run_dir() recovered
+/// earlier in this process (used after closing idle runs under the open-file
+/// limit). No recovery, no creation.
+Status reopen_run_files(Dir& runs_root, std::string_view task_id, std::string_view run_id, RunFiles* files);
+
+/// Replaces state.json atomically (temp, fdatasync, rename, fsync folder).
+Status write_state(Dir& run_dir, const RunStateSnapshot& state, const LayoutOptions& opts);
+
+/// Rewrites durable.seq in place: 20 zero-padded decimal digits and '\n'. No sync.
+Status write_durable_seq(File& durable_seq, std::uint64_t seq);
+/// Parses durable.seq content; nullopt when malformed.
+std::optional<std::uint64_t> parse_durable_seq(std::string_view content);
+
+/// Makes checkpoints/<n>/ (dir_mode) and fsyncs checkpoints/. Existing is fine.
+Status create_checkpoint_dir(Dir& run_dir, std::uint64_t n, const LayoutOptions& opts);
+
+/// meta.json / state.json bodies: compact JSON, keys in the contract's order,
+/// optional fields omitted when absent, one trailing '\n'.
+std::string meta_to_json(const RunMetadata& meta);
+Result<RunMetadata> meta_from_json(std::string_view json);  ///< invalid_argument names the field
+std::string state_to_json(const RunStateSnapshot& state);
+Result<RunStateSnapshot> state_from_json(std::string_view json);
+
+}  // namespace runlog::io
