@@ -1,0 +1,321 @@
+// core/engine_internal.h — the engine's moving parts (see docs/design.md).
+//
+// Who touches what:
+// - producer threads: their own ProducerSlot's producer fields and arena block;
+//   the queue (enqueue with their token); the budget atomics.
+// - the sequencer thread: everything marked "sequencer-only"; it alone assigns
+//   seqs, encodes, writes, and publishes watermarks.
+// - sync threads: only the tasks of the wave they were handed (Wave), through
+//   RunStorage::sync / write_state.
+// - any thread: the atomics marked "published".
+#pragma once
+
+#include <concurrentqueue/blockingconcurrentqueue.h>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/histogram.h"
+#include "core/storage.h"
+#include "runlog/engine.h"
+
+namespace runlog::detail {
+
+struct StreamState;
+struct ProducerSlot;
+struct Wave;
+
+// ---------------------------------------------------------------- arena ----
+
+/// Producer memory: records are copied once into a block; the sequencer drops
+/// one reference per record after encoding it; a block whose references reach
+/// zero goes back to the pool. No allocation per record once the pool is warm.
+inline constexpr std::size_t kBlockSize = 64 * 1024;
+/// Pushes larger than this get a buffer of their own (freed, not pooled).
+inline constexpr std::size_t kSmallMax = 16 * 1024;
+/// Reference count a block starts with while a producer still fills it.
+inline constexpr std::int64_t kBlockOpen = std::int64_t{1} << 40;
+
+struct Block {
+  alignas(64) std::atomic<std::int64_t> refs{0};
+  std::size_t cap = 0;
+  bool pooled = true;
+  char* data() { return reinterpret_cast<char*>(this + 1); }
+};
+
+/// Thread-safe (a mutex taken once per 64 KiB block, not per record).
+class BlockPool {
+ public:
+  ~BlockPool();
+  Block* get();                       ///< a pooled kBlockSize block, refs = kBlockOpen
+  static Block* make_large(std::size_t cap);  ///< unpooled, refs = 1
+  void put(Block* b);                 ///< when refs reached zero
+  /// Drops `n` references; returns the block to the pool (or frees it) at zero.
+  void release(Block* b, std::int64_t n) {
+    if (b->refs.fetch_sub(n, std::memory_order_acq_rel) == n) put(b);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Block*> free_;
+};
+
+// ----------------------------------------------------------------- items ----
+
+enum class Kind : std::uint8_t { chunk, event, control };
+
+/// Sent by Run methods and the sync pool. Lives on the sender's stack (or in
+/// the Wave) until complete() is called; the sender waits with wait().
+struct Control {
+  enum class Op : std::uint8_t { close_run, patch_state, reserve_checkpoint, wave_done, shutdown };
+  Op op = Op::shutdown;
+  StreamState* stream = nullptr;
+  RunStatePatch patch;
+  Wave* wave = nullptr;
+  // sequencer-only while pending:
+  std::uint64_t wait_seq = 0;        ///< done once stream->durable >= wait_seq
+  std::uint64_t wait_state_gen = 0;  ///< ... and state.json of this generation is written
+  // the answer:
+  Status result;
+  std::uint64_t value = 0;
+  std::atomic<std::uint32_t> done{0};
+
+  void complete(Status st) {
+    result = std::move(st);
+    done.store(1, std::memory_order_release);
+    done.notify_all();
+  }
+  void wait() const {
+    while (done.load(std::memory_order_acquire) == 0) done.wait(0, std::memory_order_acquire);
+  }
+};
+
+/// One queue element: a record (chunk or event) or a control message.
+struct Item {
+  StreamState* stream = nullptr;
+  ProducerSlot* slot = nullptr;     ///< null for control items
+  Block* block = nullptr;
+  const char* data = nullptr;       ///< chunk bytes / [int64 exitCode][event fragment]
+  Control* control = nullptr;
+  std::uint64_t ticket = 0;
+  std::int64_t created_ms = 0;      ///< createdAt
+  std::int64_t push_ns = 0;         ///< CLOCK_MONOTONIC at push, for ack latency
+  std::uint32_t len = 0;            ///< bytes at data (what the budget counts)
+  Kind kind = Kind::chunk;
+  std::uint8_t aux = 0;             ///< Channel for chunks, EventType for events
+};
+
+using Queue = moodycamel::BlockingConcurrentQueue<Item>;
+
+/// int64 stored before an event fragment when worker_exited has no exitCode.
+inline constexpr std::int64_t kNoExitCode = INT64_MIN;
+
+// ------------------------------------------------------------- producers ----
+
+/// A seq remembered per ticket, so Ticket::wait() can return it.
+struct RingEntry {
+  std::atomic<std::uint64_t> ticket{0};
+  std::atomic<std::uint64_t> seq{0};  ///< 0: the record was refused (stream closed or failed)
+};
+inline constexpr std::size_t kRingSize = 4096;
+
+struct ProducerSlot {
+  explicit ProducerSlot(Queue& q) : token(q), ring(new RingEntry[kRingSize]) {}
+  // producer-only (the thread that owns the Producer):
+  moodycamel::ProducerToken token;
+  Block* block = nullptr;
+  std::size_t used = 0;
+  std::int64_t placed = 0;
+  std::uint64_t next_ticket = 0;
+  // published:
+  alignas(64) std::atomic<std::uint64_t> pushed{0};    ///< last ticket enqueued (producer writes)
+  alignas(64) std::atomic<std::uint64_t> resolved{0};  ///< last ticket acknowledged or failed (sequencer writes)
+  // sequencer-only:
+  alignas(64) std::uint64_t processed = 0;  ///< last ticket taken off the queue
+  bool listed = false;                      ///< in the batch's touched list
+  std::unique_ptr<RingEntry[]> ring;
+};
+
+// --------------------------------------------------------------- streams ----
+
+/// Encoded lines waiting to be written: a chain of pages from the sequencer's pool.
+inline constexpr std::size_t kPageSize = 16 * 1024;
+struct Page {
+  Page* next = nullptr;
+  std::size_t used = 0;
+  char data[kPageSize];
+};
+struct OutChain {
+  Page* head = nullptr;
+  Page* tail = nullptr;
+  std::size_t bytes = 0;
+  std::size_t pages = 0;
+};
+
+struct StreamState {
+  // constant after open:
+  struct EngineCore* engine = nullptr;
+  std::string key;  ///< "taskId/runId"
+  RunMetadata meta;
+  std::vector<std::string> repairs;
+  std::unique_ptr<RunStorage> storage;
+
+  // published (any thread reads):
+  std::atomic<std::uint64_t> appended{0};
+  std::atomic<std::uint64_t> durable{0};
+  std::atomic<bool> closing{false};  ///< set by Run::close(); pushes refused
+  std::atomic<bool> closed{false};   ///< files closed, final state written
+  std::atomic<bool> failed{false};   ///< fail-stopped; `error` is set before this
+  Status error;                       ///< written once by the sequencer before failed=true
+  std::array<std::atomic<std::uint64_t>, kRunChannels> written_count{};  ///< records per channel on disk
+  mutable std::mutex state_mu;        ///< guards `state` (sequencer writes, readers copy)
+  RunStateSnapshot state;
+
+  // sequencer-only:
+  std::uint64_t next_seq = 1;
+  std::array<std::uint64_t, kRunChannels> size{};   ///< where the next write goes
+  std::array<OutChain, kRunChannels> out{};         ///< encoded, not yet written
+  std::array<std::uint64_t, kRunChannels> encoded_count{};
+  std::array<bool, kRunChannels> unsynced{};        ///< written since listed in a wave
+  std::array<std::array<char, 4>, 2> carry{};       ///< incomplete UTF-8 tail of stdout/stderr
+  std::array<std::uint8_t, 2> carry_len{};
+  bool closed_seq = false;                           ///< the sequencer took the close
+  bool dirty_listed = false;                         ///< in the batch's dirty list
+  bool target_listed = false;                        ///< in the accumulating wave's targets
+  int tasks_in_flight = 0;
+  std::uint64_t state_gen = 0;          ///< bumped on each change that needs a state.json
+  std::uint64_t state_needed_seq = 0;   ///< ... written once this seq is acknowledged
+  std::uint64_t state_written_gen = 0;
+  bool state_task_listed = false;
+  StreamState* lru_prev = nullptr;
+  StreamState* lru_next = nullptr;
+  bool lru_linked = false;
+};
+
+// ----------------------------------------------------------------- waves ----
+
+/// One group commit: the fsyncs (and state.json writes) of every file that
+/// batches dirtied since the previous wave, run concurrently on the sync pool,
+/// and what to acknowledge once they are done. Two Wave objects alternate:
+/// one in flight, one accumulating; their vectors keep their capacity.
+struct SyncTask {
+  StreamState* stream = nullptr;
+  int channel = -1;  ///< -1: write state.json
+  RunStateSnapshot state;
+  std::uint64_t state_gen = 0;
+  Status result;
+};
+
+struct Wave {
+  std::vector<SyncTask> tasks;
+  std::vector<std::pair<StreamState*, std::uint64_t>> stream_targets;
+  std::vector<std::pair<ProducerSlot*, std::uint64_t>> slot_targets;
+  std::vector<std::int64_t> push_ns;  ///< of every record it acknowledges
+  std::uint64_t release_bytes = 0;    ///< budget returned when done
+  std::int64_t started_ns = 0;
+  // sync threads:
+  std::atomic<std::size_t> next{0};
+  std::atomic<unsigned> workers{0};
+  Control done_msg;
+  bool empty() const { return tasks.empty() && stream_targets.empty() && slot_targets.empty() && release_bytes == 0; }
+  void clear() {
+    tasks.clear();
+    stream_targets.clear();
+    slot_targets.clear();
+    push_ns.clear();
+    release_bytes = 0;
+  }
+};
+
+/// The threads that run a wave's tasks. Started and stopped by EngineCore.
+class SyncPool {
+ public:
+  SyncPool(struct EngineCore& core, unsigned threads);
+  ~SyncPool();  ///< stops and joins
+  /// Sequencer: runs every task of `w`; a wave_done control is enqueued when all are done.
+  void run(Wave* w);
+
+ private:
+  void loop();
+  struct EngineCore& core_;
+  moodycamel::LightweightSemaphore work_;
+  std::atomic<Wave*> current_{nullptr};
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+// ---------------------------------------------------------------- engine ----
+
+struct EngineCore {
+  EngineCore(Options opts, std::unique_ptr<Storage> storage);
+  ~EngineCore();
+
+  // constant after construction:
+  Options options;
+  std::unique_ptr<Storage> storage;
+  std::int64_t record_limit;
+
+  Queue queue;
+  BlockPool blocks;
+
+  // budget (producers add, the sequencer releases):
+  alignas(64) std::atomic<std::int64_t> in_flight{0};
+  std::atomic<std::uint32_t> budget_epoch{0};
+  std::atomic<int> budget_waiters{0};
+  // resolution (the sequencer bumps after acknowledging; waiters sleep on it):
+  alignas(64) std::atomic<std::uint32_t> resolution_epoch{0};
+  std::atomic<int> resolution_waiters{0};
+
+  // counters (sequencer writes, any thread reads):
+  std::atomic<std::uint64_t> n_records{0}, n_bytes{0}, n_batches{0}, n_fsyncs{0}, n_waves{0};
+  std::atomic<std::uint64_t> n_blocked{0}, n_would_block{0}, n_failed_streams{0};
+  Histogram ack_latency;
+  std::atomic<std::int64_t> descriptors{0};
+
+  // runs (guarded by runs_mu):
+  std::mutex runs_mu;
+  std::condition_variable runs_cv;
+  std::unordered_map<std::string, StreamState*> open_runs;  ///< key -> open stream
+  std::unordered_map<std::string, bool> opening;            ///< keys being opened
+  std::vector<std::unique_ptr<StreamState>> all_streams;   ///< kept until the engine ends
+
+  // producer slots (guarded by slots_mu):
+  std::mutex slots_mu;
+  std::vector<std::unique_ptr<ProducerSlot>> slots;
+  std::vector<ProducerSlot*> free_slots;
+
+  std::unique_ptr<SyncPool> sync_pool;
+  std::thread sequencer;
+
+  /// Any thread: sends a control and waits for its answer.
+  void send_control(Control& c);
+  /// Any thread: blocks until every ticket pushed before the call is resolved.
+  void barrier();
+  /// Any thread: waits until slot->resolved >= ticket.
+  void wait_resolved(ProducerSlot* slot, std::uint64_t ticket);
+  /// Producer threads: reserve budget for n bytes (may wait, or fail with would_block).
+  Status admit(std::size_t n);
+  /// Sequencer: return budget and wake waiting producers.
+  void release_budget(std::uint64_t n);
+  /// Sequencer: bump the resolution epoch and wake waiters.
+  void publish_resolution();
+
+  ProducerSlot* acquire_slot();
+  void release_slot(ProducerSlot* slot);
+};
+
+/// The sequencer thread's body (core/sequencer.cpp).
+void run_sequencer(EngineCore& core);
+
+/// Monotonic nanoseconds.
+std::int64_t mono_ns() noexcept;
+
+}  // namespace runlog::detail

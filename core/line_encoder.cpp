@@ -1,0 +1,99 @@
+#include "core/line_encoder.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "core/base64.h"
+#include "core/crc32c.h"
+#include "core/timefmt.h"
+#include "core/utf8.h"
+
+namespace runlog::detail {
+namespace {
+
+inline char* put(char* out, std::string_view s) noexcept {
+  std::memcpy(out, s.data(), s.size());
+  return out + s.size();
+}
+
+inline char* put_seq_head(char* out, std::uint64_t seq) noexcept {
+  out = put(out, R"({"seq":)");
+  fmt::format_int digits(seq);
+  std::memcpy(out, digits.data(), digits.size());
+  return out + digits.size();
+}
+
+// Appends `,"crc":"xxxxxxxx"}\n` computed over line[0..end).
+inline std::size_t finish_line(char* line, char* end) noexcept {
+  std::uint32_t crc = crc32c(line, static_cast<std::size_t>(end - line));
+  end = put(end, R"(,"crc":")");
+  crc32c_hex(crc, end);
+  end += 8;
+  end = put(end, "\"}\n");
+  return static_cast<std::size_t>(end - line);
+}
+
+}  // namespace
+
+std::size_t chunk_line_bound(std::size_t n) noexcept {
+  return json_escape_bound(n) + base64_encoded_size(n) + 128;
+}
+
+std::size_t encode_chunk_line(char* out, std::uint64_t seq, Channel channel, std::int64_t created_ms,
+                              const char* text, std::size_t n) noexcept {
+  char* p = put_seq_head(out, seq);
+  p = put(p, channel == Channel::stdout_ ? R"(,"channel":"stdout","createdAt":")"
+                                         : R"(,"channel":"stderr","createdAt":")");
+  format_iso_ms(created_ms, p);
+  p += kIsoLength;
+  p = put(p, R"(","text":")");
+  bool valid = true;
+  p = json_escape_utf8(text, n, p, &valid);
+  *p++ = '"';
+  if (!valid) {
+    p = put(p, R"(,"bytes":")");
+    p = base64_encode(text, n, p);
+    *p++ = '"';
+  }
+  return finish_line(out, p);
+}
+
+std::size_t encode_event_line(char* out, std::uint64_t seq, std::string_view fragment) noexcept {
+  char* p = put_seq_head(out, seq);
+  p = put(p, R"(,"channel":"worker",)");
+  p = put(p, fragment);
+  return finish_line(out, p);
+}
+
+std::string render_event_line(EventType type, LogLevel level, std::int64_t created_ms, std::string_view message) {
+  char iso[kIsoLength];
+  format_iso_ms(created_ms, iso);
+  return fmt::format("[{}] {} {}: {}", std::string_view(iso, kIsoLength), level_name(level),
+                     event_type_name(type), message);
+}
+
+std::string encode_event_fragment(std::string_view event_id, EventType type, LogLevel level,
+                                  std::int64_t created_ms, std::string_view message, std::string_view data_json) {
+  std::string out;
+  out.reserve(160 + message.size() * 2 + data_json.size());
+  char iso[kIsoLength];
+  format_iso_ms(created_ms, iso);
+  out += R"("eventId":)";
+  append_json_string(&out, event_id);
+  out += R"(,"type":")";
+  out += event_type_name(type);
+  out += R"(","level":")";
+  out += level_name(level);
+  out += R"(","createdAt":")";
+  out.append(iso, kIsoLength);
+  out += R"(","message":)";
+  append_json_string(&out, message);
+  out += R"(,"data":)";
+  out += data_json.empty() ? std::string_view("{}") : data_json;
+  out += R"(,"renderedLine":)";
+  append_json_string(&out, render_event_line(type, level, created_ms, message));
+  return out;
+}
+
+}  // namespace runlog::detail

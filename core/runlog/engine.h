@@ -1,0 +1,183 @@
+// runlog/engine.h — the engine: open runs, push records from any thread, learn
+// when they are durable.
+//
+//   runlog::Options opts;
+//   opts.runsRoot = "runs";
+//   auto engine = runlog::Engine::open(opts).value();       // starts its threads
+//   runlog::RunMetadata meta;  meta.taskId = "t1";  meta.runId = "r1";
+//   runlog::Run run = engine->open_run(meta).value();        // creates or recovers
+//   runlog::Producer producer(*engine);                       // one per thread
+//   producer.push_event(run, {runlog::EventType::worker_started, runlog::LogLevel::info, "started", ""});
+//   auto ticket = producer.push_stdout(run, "hello\n").value();
+//   uint64_t seq = ticket.wait().value();                     // durable now
+//   run.close();                                              // state final, files closed
+//
+// Threads. The engine owns one sequencer thread (it alone assigns seqs, encodes
+// and writes) and a pool of sync threads (they only fdatasync and replace
+// state.json). Everything in this header may be called from any thread, except
+// that one Producer is used by one thread at a time. Nothing here may be called
+// from inside the engine's own threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runlog/options.h"
+#include "runlog/status.h"
+#include "runlog/types.h"
+
+namespace runlog {
+
+namespace detail {
+struct EngineCore;
+struct StreamState;
+struct ProducerSlot;
+}  // namespace detail
+
+class Engine;
+
+/// Engine-wide counters, read without stopping anything (each is a snapshot
+/// of an atomic; they need not be mutually consistent to the last record).
+struct EngineStats {
+  std::uint64_t records = 0;         ///< records written
+  std::uint64_t bytes = 0;           ///< encoded bytes written (line bytes, '\n' included)
+  std::uint64_t batches = 0;         ///< batches written
+  std::uint64_t fsyncs = 0;          ///< fdatasync calls on log files
+  std::uint64_t syncWaves = 0;       ///< group commits (one concurrent sync wave each)
+  std::uint64_t queueDepth = 0;      ///< items waiting for the sequencer (approximate)
+  std::uint64_t bytesInFlight = 0;   ///< accepted, not yet acknowledged
+  std::uint64_t blockedPushes = 0;   ///< pushes that waited for budget
+  std::uint64_t wouldBlockPushes = 0;///< pushes refused with would_block
+  std::uint64_t failedStreams = 0;   ///< streams fail-stopped by an I/O error
+  std::uint64_t openRuns = 0;
+  double recordsPerBatch = 0;
+  /// Durable-ack latency, push to acknowledgement, in microseconds.
+  double ackP50Us = 0, ackP99Us = 0, ackP999Us = 0, ackMaxUs = 0;
+};
+
+/// What a push returns: awaitable for the record's seq and its durability, or
+/// dropped (free). Trivially copyable; valid while the engine lives.
+class Ticket {
+ public:
+  Ticket() = default;
+  /// Waits until the record is acknowledged (durable under Durability::batch,
+  /// written under none) and returns its seq; or the error that failed it
+  /// (failed_stream with the OS error and path, or closed).
+  /// A seq is remembered for the 4,096 most recent pushes of the producer; a
+  /// ticket awaited later still reports durability exactly and returns seq 0.
+  /// Thread: any.
+  Result<std::uint64_t> wait() const;
+
+ private:
+  friend class Producer;
+  Ticket(detail::ProducerSlot* p, detail::StreamState* s, std::uint64_t t) : slot_(p), stream_(s), ticket_(t) {}
+  detail::ProducerSlot* slot_ = nullptr;
+  detail::StreamState* stream_ = nullptr;
+  std::uint64_t ticket_ = 0;
+};
+
+/// A handle to one open run: cheap to copy, valid while the engine lives.
+/// Thread: any, for every method.
+class Run {
+ public:
+  Run() = default;
+  const std::string& task_id() const;
+  const std::string& run_id() const;
+  /// Highest seq written / acknowledged so far.
+  std::uint64_t appended_seq() const;
+  std::uint64_t durable_seq() const;
+  /// ok, or the error that fail-stopped this run.
+  Status health() const;
+  /// LocalRunLogSummary of the records written so far.
+  LocalRunLogSummary summary() const;
+  /// The state as of the last transition (status, exitCode, checkpointSeq...).
+  RunStateSnapshot state() const;
+  /// What recovery cut when this run was reopened (empty for a new or clean run).
+  std::vector<std::string> repairs() const;
+
+  /// Barrier: returns once every record pushed to this run before the call
+  /// (by any thread) is acknowledged; the run's error otherwise.
+  Status flush() const;
+  /// Applies the patch, then replaces state.json atomically; returns once it is durable.
+  Status patch_state(const RunStatePatch& patch) const;
+  /// Reserves the next checkpoint slot: creates checkpoints/<n>/, bumps
+  /// checkpointSeq and logs checkpoint_slot_reserved. Returns n once durable.
+  Result<std::uint64_t> reserve_checkpoint() const;
+  /// Closes the run: flushes a pending incomplete UTF-8 tail (as U+FFFD),
+  /// makes everything durable, writes the final state.json, closes the files.
+  /// Later pushes get Errc::closed. Idempotent.
+  Status close() const;
+
+  explicit operator bool() const { return stream_ != nullptr; }
+
+ private:
+  friend class Engine;
+  friend class Producer;
+  Run(detail::EngineCore* e, detail::StreamState* s) : engine_(e), stream_(s) {}
+  detail::EngineCore* engine_ = nullptr;
+  detail::StreamState* stream_ = nullptr;
+};
+
+/// A producer: the pushing end for one thread. Holds a lock-free queue token
+/// and a memory arena. Not thread-safe: one thread at a time (it may move
+/// between threads). Must be destroyed before the engine.
+class Producer {
+ public:
+  explicit Producer(Engine& engine);
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  /// Pushes a chunk of a worker's stdout/stderr: any bytes. Copied once; never
+  /// blocks on I/O; waits only for budget (OverBudget::block).
+  /// Errors: closed, failed_stream, would_block. `created_ms` (Unix ms) is
+  /// the record's createdAt; 0 = now.
+  Result<Ticket> push_stdout(const Run& run, std::string_view bytes, std::int64_t created_ms = 0);
+  Result<Ticket> push_stderr(const Run& run, std::string_view bytes, std::int64_t created_ms = 0);
+  /// Pushes a lifecycle event. Its dataJson must be a JSON object (or empty):
+  /// invalid_argument otherwise, and nothing is pushed.
+  Result<Ticket> push_event(const Run& run, const LifecycleEvent& event, std::int64_t created_ms = 0);
+
+ private:
+  Result<Ticket> push_chunk(const Run& run, Channel channel, std::string_view bytes, std::int64_t created_ms);
+  detail::EngineCore* engine_;
+  detail::ProducerSlot* slot_;
+};
+
+/// The engine. Create with open(); destroying it closes every open run
+/// (everything pushed becomes durable) and joins its threads.
+class Engine {
+ public:
+  /// Validates the options, opens (creating) the runs root, starts the sequencer
+  /// and the sync pool.
+  static Result<std::unique_ptr<Engine>> open(Options options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Opens <runsRoot>/<taskId>/<runId>: creates the local-run-v1 layout, or
+  /// recovers an existing run (SPEC "Recovery"). The ids must match
+  /// [A-Za-z0-9_][A-Za-z0-9._-]{0,127}; invalid_argument otherwise, and
+  /// nothing is created. Opening a run that is already open returns the same
+  /// handle. Thread: any; does file I/O on the calling thread.
+  Result<Run> open_run(const RunMetadata& meta);
+
+  /// Barrier: returns once every record pushed to any run before the call is
+  /// acknowledged; the first error among them otherwise.
+  Status flush();
+  /// Closes every open run (as Run::close). Returns the first error.
+  Status close_all();
+
+  EngineStats stats() const;
+  const Options& options() const;
+
+ private:
+  friend class Producer;
+  explicit Engine(std::unique_ptr<detail::EngineCore> core);
+  std::unique_ptr<detail::EngineCore> core_;
+};
+
+}  // namespace runlog

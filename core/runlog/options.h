@@ -1,0 +1,71 @@
+// runlog/options.h — how an Engine is configured.
+//
+// Every field states its default and unit. Engine::open() refuses nonsense
+// (validate_options() says which field and why) before any thread starts or
+// any file is touched.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "runlog/status.h"
+
+namespace runlog {
+
+namespace io {
+class Fs;
+}
+
+/// When a record counts as acknowledged.
+enum class Durability : unsigned char {
+  none,   ///< written to the OS (page cache); survives a process crash, not a power loss
+  batch,  ///< written and fdatasync-ed, once per batch for every file it touched (group commit)
+};
+
+/// What a push does when the in-flight budget is full.
+enum class OverBudget : unsigned char {
+  block,        ///< the producer waits until the sequencer releases enough bytes
+  would_block,  ///< the push returns Errc::would_block at once; nothing is accepted
+};
+
+struct Options {
+  /// Folder holding <taskId>/<runId>/ run folders; created (dirMode) when missing.
+  std::string runsRoot = "runs";
+  /// Folder holding conversation streams; created on first use.
+  std::string conversationsRoot = "conversations";
+  /// Default batch: an acknowledgement means fdatasync-ed.
+  Durability durability = Durability::batch;
+  /// Longest time encoded records wait before their batch is written, while an
+  /// earlier batch is still being synced. Default 1 ms; 0 < delay <= 1 s.
+  std::chrono::microseconds maxBatchDelay{1000};
+  /// A batch is written once it holds this many encoded bytes. Default 4 MiB;
+  /// 64 KiB ..= 256 MiB.
+  std::size_t maxBatchBytes = std::size_t{4} << 20;
+  /// Bytes accepted from producers and not yet acknowledged, at most. Default
+  /// 64 MiB; at least 2 x recordLimit.
+  std::size_t inFlightBudget = std::size_t{64} << 20;
+  /// Default block.
+  OverBudget overBudget = OverBudget::block;
+  /// Most text bytes in one record; a larger push becomes several records split
+  /// at character boundaries. Default 1 MiB; 1 KiB ..= 64 MiB.
+  std::size_t recordLimit = std::size_t{1} << 20;
+  /// Mode of new folders (default 0700) and files (default 0600): logs carry secrets.
+  mode_t dirMode = 0700;
+  mode_t fileMode = 0600;
+  /// Most descriptors held open for run files; idle runs' files are closed
+  /// beyond it and reopened on demand. Default 1024; at least 16.
+  std::size_t openFileLimit = 1024;
+  /// Threads that fdatasync the files of one batch concurrently. Default 8; 1 ..= 256.
+  unsigned syncThreads = 8;
+  /// The file system; null = the real one (io::posix_fs()). Tests pass a fault-injecting one.
+  std::shared_ptr<io::Fs> fs;
+};
+
+/// ok, or invalid_argument naming the field: "maxBatchBytes: 100 is below 65536".
+Status validate_options(const Options& options);
+
+}  // namespace runlog

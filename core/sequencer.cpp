@@ -1,0 +1,675 @@
+// core/sequencer.cpp — the one thread that assigns seqs, encodes, writes and
+// acknowledges. See docs/design.md for the loop; everything in this file runs
+// on the sequencer thread unless a comment says otherwise.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include "core/engine_internal.h"
+#include "core/ids.h"
+#include "core/line_encoder.h"
+#include "core/timefmt.h"
+#include "core/utf8.h"
+
+namespace runlog::detail {
+namespace {
+
+constexpr std::size_t kBulk = 1024;  // items taken off the queue per call
+
+class Sequencer {
+ public:
+  explicit Sequencer(EngineCore& core) : core_(core) {
+    waves_[0] = std::make_unique<Wave>();
+    waves_[1] = std::make_unique<Wave>();
+    next_wave_ = waves_[0].get();
+    items_.resize(kBulk);
+    line_.resize(chunk_line_bound(4096));
+  }
+  ~Sequencer() {
+    for (Page* p : page_pool_) delete p;
+  }
+
+  void run();
+
+ private:
+  // ---- records
+  void process(Item& it);
+  void process_chunk(Item& it);
+  void process_event(Item& it);
+  void emit_chunk(StreamState& s, Channel ch, std::int64_t created_ms, std::int64_t push_ns, const char* data,
+                  std::size_t n);
+  void emit_event(StreamState& s, EventType type, std::int64_t exit_code, std::int64_t created_ms,
+                  std::int64_t push_ns, std::string_view fragment);
+  void refuse(Item& it);
+  void note_slot(Item& it, std::uint64_t seq);
+  void append_line(StreamState& s, Channel ch, const char* line, std::size_t n);
+  char* line_buffer(std::size_t bound);
+  void mark_dirty(StreamState& s);
+  void apply_event_to_state(StreamState& s, EventType type, std::int64_t exit_code, std::int64_t created_ms,
+                            std::uint64_t seq);
+
+  // ---- controls
+  void process_control(Control& c);
+  void check_pending();
+  void finish_close(StreamState& s);
+
+  // ---- batches and waves
+  void write_batch();
+  void write_stream(StreamState& s);
+  void start_wave();
+  void wave_done(Wave& w);
+  void acknowledge_now();
+  void fail_stream(StreamState& s, const Status& st);
+  void schedule_state(StreamState& s);
+  Status ensure_open(StreamState& s);
+  void lru_touch(StreamState& s);
+  void lru_unlink(StreamState& s);
+  void evict_idle();
+
+  Page* get_page() {
+    if (!page_pool_.empty()) {
+      Page* p = page_pool_.back();
+      page_pool_.pop_back();
+      p->next = nullptr;
+      p->used = 0;
+      return p;
+    }
+    return new Page();
+  }
+  void put_chain(OutChain& c) {
+    for (Page* p = c.head; p != nullptr;) {
+      Page* n = p->next;
+      if (page_pool_.size() < 256) page_pool_.push_back(p); else delete p;
+      p = n;
+    }
+    c = OutChain{};
+  }
+
+  bool batch_mode() const { return core_.options.durability == Durability::batch; }
+
+  EngineCore& core_;
+  std::vector<Item> items_;
+  std::vector<char> line_;
+  std::vector<char> joined_;  // carry + chunk, when a character was split across pushes
+  std::vector<Page*> page_pool_;
+  std::vector<struct iovec> iov_;
+
+  // the current batch (encoded, not yet written)
+  std::vector<StreamState*> dirty_;
+  std::vector<ProducerSlot*> touched_;
+  std::vector<std::int64_t> batch_push_ns_;
+  std::uint64_t batch_release_ = 0;
+  std::size_t batch_bytes_ = 0;
+  std::uint64_t batch_records_ = 0;
+  std::int64_t batch_started_ns_ = 0;
+  bool batch_open_ = false;
+
+  std::array<std::unique_ptr<Wave>, 2> waves_;
+  Wave* next_wave_;             // accumulating
+  Wave* in_flight_ = nullptr;   // being synced
+  std::vector<StreamState*> state_pending_;  // streams whose state.json waits for durability
+  std::vector<Control*> pending_;            // controls waiting for durability
+  bool shutdown_ = false;
+
+  StreamState* lru_head_ = nullptr;  // least recently used
+  StreamState* lru_tail_ = nullptr;
+};
+
+void Sequencer::run() {
+  moodycamel::ConsumerToken ctok(core_.queue);
+  const std::int64_t delay_ns = core_.options.maxBatchDelay.count() * 1000;
+  for (;;) {
+    std::int64_t timeout_us = 100'000;
+    if (batch_open_) {
+      std::int64_t left = batch_started_ns_ + delay_ns - mono_ns();
+      timeout_us = std::max<std::int64_t>(0, left / 1000);
+    }
+    std::size_t n = core_.queue.wait_dequeue_bulk_timed(ctok, items_.begin(), kBulk, timeout_us);
+    for (std::size_t i = 0; i < n; ++i) process(items_[i]);
+
+    bool drained = n < kBulk;
+    if (batch_open_) {
+      bool full = batch_bytes_ >= core_.options.maxBatchBytes;
+      bool late = mono_ns() - batch_started_ns_ >= delay_ns;
+      if (full || late || (drained && in_flight_ == nullptr) || shutdown_) write_batch();
+    }
+    if (in_flight_ == nullptr) start_wave();
+    if (!pending_.empty()) check_pending();
+    if (core_.descriptors.load(std::memory_order_relaxed) > static_cast<std::int64_t>(core_.options.openFileLimit))
+      evict_idle();
+    if (shutdown_ && !batch_open_ && in_flight_ == nullptr && next_wave_->empty() && pending_.empty() &&
+        core_.queue.size_approx() == 0)
+      break;
+  }
+}
+
+// ------------------------------------------------------------------ records
+
+void Sequencer::process(Item& it) {
+  switch (it.kind) {
+    case Kind::chunk: process_chunk(it); break;
+    case Kind::event: process_event(it); break;
+    case Kind::control: process_control(*it.control); break;
+  }
+}
+
+void Sequencer::note_slot(Item& it, std::uint64_t seq) {
+  ProducerSlot* slot = it.slot;
+  RingEntry& e = slot->ring[it.ticket & (kRingSize - 1)];
+  e.ticket.store(0, std::memory_order_relaxed);
+  e.seq.store(seq, std::memory_order_relaxed);
+  e.ticket.store(it.ticket, std::memory_order_release);
+  slot->processed = it.ticket;
+  if (!slot->listed) {
+    slot->listed = true;
+    touched_.push_back(slot);
+  }
+  batch_release_ += it.len;
+  if (!batch_open_) {
+    batch_open_ = true;
+    batch_started_ns_ = mono_ns();
+  }
+  core_.blocks.release(it.block, 1);
+}
+
+void Sequencer::refuse(Item& it) { note_slot(it, 0); }
+
+char* Sequencer::line_buffer(std::size_t bound) {
+  if (line_.size() < bound) line_.resize(bound);
+  return line_.data();
+}
+
+void Sequencer::mark_dirty(StreamState& s) {
+  if (!s.dirty_listed) {
+    s.dirty_listed = true;
+    dirty_.push_back(&s);
+  }
+}
+
+void Sequencer::append_line(StreamState& s, Channel ch, const char* line, std::size_t n) {
+  OutChain& c = s.out[static_cast<int>(ch)];
+  while (n > 0) {
+    if (c.tail == nullptr || c.tail->used == kPageSize) {
+      Page* p = get_page();
+      if (c.tail) c.tail->next = p; else c.head = p;
+      c.tail = p;
+      ++c.pages;
+    }
+    std::size_t room = kPageSize - c.tail->used;
+    std::size_t k = n < room ? n : room;
+    std::memcpy(c.tail->data + c.tail->used, line, k);
+    c.tail->used += k;
+    c.bytes += k;
+    line += k;
+    n -= k;
+  }
+}
+
+void Sequencer::emit_chunk(StreamState& s, Channel ch, std::int64_t created_ms, std::int64_t push_ns,
+                           const char* data, std::size_t n) {
+  std::uint64_t seq = s.next_seq++;
+  char* line = line_buffer(chunk_line_bound(n));
+  std::size_t len = encode_chunk_line(line, seq, ch, created_ms, data, n);
+  append_line(s, ch, line, len);
+  ++s.encoded_count[static_cast<int>(ch)];
+  batch_bytes_ += len;
+  ++batch_records_;
+  batch_push_ns_.push_back(push_ns);
+  mark_dirty(s);
+}
+
+void Sequencer::process_chunk(Item& it) {
+  StreamState& s = *it.stream;
+  if (s.closed_seq || s.failed.load(std::memory_order_relaxed)) return refuse(it);
+  const Channel ch = static_cast<Channel>(it.aux);
+  const int ci = ch == Channel::stdout_ ? 0 : 1;
+  const char* data = it.data;
+  std::size_t n = it.len;
+  if (s.carry_len[ci] > 0) {  // a character split across pushes: join it back
+    joined_.resize(s.carry_len[ci] + n);
+    std::memcpy(joined_.data(), s.carry[ci].data(), s.carry_len[ci]);
+    std::memcpy(joined_.data() + s.carry_len[ci], data, n);
+    data = joined_.data();
+    n = joined_.size();
+    s.carry_len[ci] = 0;
+  }
+  std::size_t tail = utf8_incomplete_tail(data, n);
+  std::size_t body = n - tail;
+  std::memcpy(s.carry[ci].data(), data + body, tail);
+  s.carry_len[ci] = static_cast<std::uint8_t>(tail);
+  emit_chunk(s, ch, it.created_ms, it.push_ns, data, body);
+  note_slot(it, s.next_seq - 1);
+}
+
+void Sequencer::apply_event_to_state(StreamState& s, EventType type, std::int64_t exit_code,
+                                     std::int64_t created_ms, std::uint64_t seq) {
+  std::lock_guard<std::mutex> lock(s.state_mu);
+  RunStateSnapshot& st = s.state;
+  bool changed = false;
+  std::string at = iso_ms(created_ms);
+  auto set_status = [&](RunStatus v) {
+    if (st.status != v) {
+      st.status = v;
+      changed = true;
+    }
+    if (is_final(v)) st.finishedAt = at;
+  };
+  switch (type) {
+    case EventType::worker_started: set_status(RunStatus::running); break;
+    case EventType::step_completed: set_status(RunStatus::completed); break;
+    case EventType::step_failed: set_status(RunStatus::failed); break;
+    case EventType::step_blocked: set_status(RunStatus::blocked); break;
+    case EventType::worker_exited:
+      if (exit_code != kNoExitCode) {
+        st.exitCode = exit_code;
+        changed = true;
+      }
+      break;
+    case EventType::checkpoint_slot_reserved:
+      ++st.checkpointSeq;
+      changed = true;
+      break;
+    default: break;
+  }
+  st.updatedAt = std::move(at);
+  if (changed) {
+    ++s.state_gen;
+    s.state_needed_seq = seq;
+    schedule_state(s);
+  }
+}
+
+void Sequencer::emit_event(StreamState& s, EventType type, std::int64_t exit_code, std::int64_t created_ms,
+                           std::int64_t push_ns, std::string_view fragment) {
+  std::uint64_t seq = s.next_seq++;
+  char* line = line_buffer(event_line_bound(fragment.size()));
+  std::size_t len = encode_event_line(line, seq, fragment);
+  append_line(s, Channel::worker, line, len);
+  ++s.encoded_count[0];
+  batch_bytes_ += len;
+  ++batch_records_;
+  batch_push_ns_.push_back(push_ns);
+  mark_dirty(s);
+  apply_event_to_state(s, type, exit_code, created_ms, seq);
+}
+
+void Sequencer::process_event(Item& it) {
+  StreamState& s = *it.stream;
+  if (s.closed_seq || s.failed.load(std::memory_order_relaxed)) return refuse(it);
+  std::int64_t exit_code;
+  std::memcpy(&exit_code, it.data, sizeof exit_code);
+  std::string_view fragment(it.data + sizeof exit_code, it.len - sizeof exit_code);
+  emit_event(s, static_cast<EventType>(it.aux), exit_code, it.created_ms, it.push_ns, fragment);
+  note_slot(it, s.next_seq - 1);
+}
+
+// ----------------------------------------------------------------- controls
+
+void Sequencer::schedule_state(StreamState& s) {
+  if (!s.state_task_listed) {
+    s.state_task_listed = true;
+    state_pending_.push_back(&s);
+  }
+}
+
+void Sequencer::process_control(Control& c) {
+  switch (c.op) {
+    case Control::Op::wave_done: return wave_done(*c.wave);
+    case Control::Op::shutdown:
+      shutdown_ = true;
+      c.complete(Status::OK());
+      return;
+    default: break;
+  }
+  StreamState& s = *c.stream;
+  if (c.op == Control::Op::close_run && (s.closed_seq || s.failed.load(std::memory_order_relaxed))) {
+    // A failed run is closed as it stands; a second close waits for the first.
+    s.closed_seq = true;
+    c.wait_seq = s.next_seq - 1;
+    c.wait_state_gen = s.state_gen;
+    pending_.push_back(&c);
+    return;
+  }
+  if (s.failed.load(std::memory_order_relaxed)) return c.complete(s.error);
+  if (s.closed_seq) return c.complete(Status(Errc::closed, 0, fmt::format("run {} is closed", s.key)));
+  const std::int64_t now_ms = now_unix_ms();
+  switch (c.op) {
+    case Control::Op::patch_state: {
+      {
+        std::lock_guard<std::mutex> lock(s.state_mu);
+        const RunStatePatch& p = c.patch;
+        RunStateSnapshot& st = s.state;
+        if (p.status) st.status = *p.status;
+        st.updatedAt = p.updatedAt ? *p.updatedAt : iso_ms(now_ms);
+        if (p.finishedAt) st.finishedAt = *p.finishedAt;
+        if (p.checkpointSeq) st.checkpointSeq = *p.checkpointSeq;
+        if (p.summary) st.summary = *p.summary;
+        if (p.exitCode) st.exitCode = *p.exitCode;
+        // lastEventSeq is the engine's: it is the durable seq at each write.
+      }
+      ++s.state_gen;
+      c.wait_state_gen = s.state_gen;
+      schedule_state(s);
+      pending_.push_back(&c);
+      return;
+    }
+    case Control::Op::reserve_checkpoint: {
+      Status st = ensure_open(s);
+      std::uint64_t n = 0;
+      {
+        std::lock_guard<std::mutex> lock(s.state_mu);
+        n = s.state.checkpointSeq + 1;
+      }
+      if (st.ok()) st = s.storage->make_checkpoint(n);
+      if (!st.ok()) return c.complete(st);
+      std::string data = fmt::format(R"({{"slot":{}}})", n);
+      std::string message = fmt::format("checkpoint slot {} reserved", n);
+      std::string fragment = encode_event_fragment(random_uuid(), EventType::checkpoint_slot_reserved,
+                                                   LogLevel::info, now_ms, message, data);
+      emit_event(s, EventType::checkpoint_slot_reserved, kNoExitCode, now_ms, mono_ns(), fragment);
+      c.value = n;
+      c.wait_seq = s.next_seq - 1;
+      c.wait_state_gen = s.state_gen;
+      pending_.push_back(&c);
+      if (!batch_open_) {
+        batch_open_ = true;
+        batch_started_ns_ = mono_ns();
+      }
+      return;
+    }
+    case Control::Op::close_run: {
+      // An incomplete character left at the end of a channel becomes U+FFFD now.
+      for (int ci = 0; ci < 2; ++ci) {
+        if (s.carry_len[ci] == 0) continue;
+        Channel ch = ci == 0 ? Channel::stdout_ : Channel::stderr_;
+        std::array<char, 4> tail = s.carry[ci];
+        std::size_t n = s.carry_len[ci];
+        s.carry_len[ci] = 0;
+        emit_chunk(s, ch, now_ms, mono_ns(), tail.data(), n);
+        if (!batch_open_) {
+          batch_open_ = true;
+          batch_started_ns_ = mono_ns();
+        }
+      }
+      s.closed_seq = true;
+      {
+        std::lock_guard<std::mutex> lock(s.state_mu);
+        s.state.updatedAt = iso_ms(now_ms);
+      }
+      ++s.state_gen;
+      s.state_needed_seq = s.next_seq - 1;
+      schedule_state(s);
+      c.wait_seq = s.next_seq - 1;
+      c.wait_state_gen = s.state_gen;
+      pending_.push_back(&c);
+      return;
+    }
+    default: return;
+  }
+}
+
+void Sequencer::finish_close(StreamState& s) {
+  if (s.closed.load(std::memory_order_relaxed)) return;
+  if (s.storage->files_open()) {
+    core_.descriptors.fetch_sub(s.storage->descriptor_count(), std::memory_order_relaxed);
+    s.storage->close_files();
+  }
+  lru_unlink(s);
+  {
+    std::lock_guard<std::mutex> lock(core_.runs_mu);
+    auto found = core_.open_runs.find(s.key);
+    if (found != core_.open_runs.end() && found->second == &s) core_.open_runs.erase(found);
+  }
+  s.closed.store(true, std::memory_order_release);
+}
+
+void Sequencer::check_pending() {
+  std::size_t keep = 0;
+  for (Control* c : pending_) {
+    StreamState& s = *c->stream;
+    bool failed = s.failed.load(std::memory_order_relaxed);
+    bool ready = failed || (s.durable.load(std::memory_order_relaxed) >= c->wait_seq &&
+                            s.state_written_gen >= c->wait_state_gen);
+    if (ready && c->op == Control::Op::close_run) {
+      if (s.tasks_in_flight > 0 || (!failed && s.state_task_listed)) ready = false;
+      else finish_close(s);
+    }
+    if (!ready) {
+      pending_[keep++] = c;
+      continue;
+    }
+    c->complete(failed ? s.error : Status::OK());
+  }
+  pending_.resize(keep);
+}
+
+// ------------------------------------------------------- batches and waves
+
+Status Sequencer::ensure_open(StreamState& s) {
+  if (!s.storage->files_open()) {
+    RUNLOG_RETURN_IF_ERROR(s.storage->reopen_files());
+    core_.descriptors.fetch_add(s.storage->descriptor_count(), std::memory_order_relaxed);
+  }
+  lru_touch(s);
+  return Status::OK();
+}
+
+void Sequencer::fail_stream(StreamState& s, const Status& st) {
+  if (s.failed.load(std::memory_order_relaxed)) return;
+  s.error = st;
+  s.failed.store(true, std::memory_order_release);
+  core_.n_failed_streams.fetch_add(1, std::memory_order_relaxed);
+  for (auto& c : s.out) put_chain(c);
+}
+
+void Sequencer::write_stream(StreamState& s) {
+  s.dirty_listed = false;
+  if (s.failed.load(std::memory_order_relaxed)) {
+    for (auto& c : s.out) put_chain(c);
+    return;
+  }
+  Status st = ensure_open(s);
+  for (int ci = 0; ci < kRunChannels && st.ok(); ++ci) {
+    OutChain& c = s.out[ci];
+    if (c.bytes == 0) continue;
+    std::uint64_t offset = s.size[ci];
+    for (Page* p = c.head; p != nullptr && st.ok();) {
+      iov_.clear();
+      std::size_t chunk_bytes = 0;
+      for (; p != nullptr && iov_.size() < IOV_MAX; p = p->next) {
+        iov_.push_back({p->data, p->used});
+        chunk_bytes += p->used;
+      }
+      st = s.storage->append(static_cast<Channel>(ci), iov_.data(), static_cast<int>(iov_.size()), offset);
+      offset += chunk_bytes;
+    }
+    if (!st.ok()) break;
+    s.size[ci] = offset;
+    s.written_count[ci].store(s.encoded_count[ci], std::memory_order_relaxed);
+    core_.n_bytes.fetch_add(c.bytes, std::memory_order_relaxed);
+    put_chain(c);
+    if (batch_mode() && !s.unsynced[ci]) {
+      s.unsynced[ci] = true;
+      SyncTask t;
+      t.stream = &s;
+      t.channel = ci;
+      next_wave_->tasks.push_back(std::move(t));
+    }
+  }
+  if (!st.ok()) return fail_stream(s, st);
+  const std::uint64_t appended = s.next_seq - 1;
+  s.appended.store(appended, std::memory_order_release);
+  if (batch_mode()) {
+    if (!s.target_listed) {
+      s.target_listed = true;
+      next_wave_->stream_targets.push_back({&s, 0});
+    }
+  } else {  // durability none: acknowledged once written
+    s.durable.store(appended, std::memory_order_release);
+    st = s.storage->write_durable(appended);
+    if (!st.ok()) fail_stream(s, st);
+  }
+}
+
+void Sequencer::write_batch() {
+  for (StreamState* s : dirty_) write_stream(*s);
+  dirty_.clear();
+  core_.n_records.fetch_add(batch_records_, std::memory_order_relaxed);
+  core_.n_batches.fetch_add(1, std::memory_order_relaxed);
+  if (batch_mode()) {
+    for (auto& [s, target] : next_wave_->stream_targets) target = s->appended.load(std::memory_order_relaxed);
+    for (ProducerSlot* slot : touched_) {
+      slot->listed = false;
+      next_wave_->slot_targets.push_back({slot, slot->processed});
+    }
+    next_wave_->push_ns.insert(next_wave_->push_ns.end(), batch_push_ns_.begin(), batch_push_ns_.end());
+    next_wave_->release_bytes += batch_release_;
+  } else {
+    acknowledge_now();
+  }
+  touched_.clear();
+  batch_push_ns_.clear();
+  batch_release_ = 0;
+  batch_bytes_ = 0;
+  batch_records_ = 0;
+  batch_open_ = false;
+}
+
+// Durability none: a record is acknowledged once written.
+void Sequencer::acknowledge_now() {
+  const std::int64_t now = mono_ns();
+  for (std::int64_t t : batch_push_ns_) core_.ack_latency.record(now - t);
+  for (ProducerSlot* slot : touched_) {
+    slot->listed = false;
+    slot->resolved.store(slot->processed, std::memory_order_release);
+  }
+  core_.release_budget(batch_release_);
+  check_pending();
+  core_.publish_resolution();
+}
+
+void Sequencer::start_wave() {
+  // state.json writes whose records are acknowledged join this wave.
+  std::size_t keep = 0;
+  for (StreamState* s : state_pending_) {
+    bool ready = s->failed.load(std::memory_order_relaxed) ||
+                 s->durable.load(std::memory_order_relaxed) >= s->state_needed_seq;
+    if (!ready || s->failed.load(std::memory_order_relaxed)) {
+      if (!s->failed.load(std::memory_order_relaxed)) state_pending_[keep++] = s;
+      else s->state_task_listed = false;
+      continue;
+    }
+    s->state_task_listed = false;
+    if (Status st = ensure_open(*s); !st.ok()) {  // its idle files may have been closed
+      fail_stream(*s, st);
+      continue;
+    }
+    SyncTask t;
+    t.stream = s;
+    t.channel = -1;
+    {
+      std::lock_guard<std::mutex> lock(s->state_mu);
+      s->state.lastEventSeq = s->durable.load(std::memory_order_relaxed);
+      t.state = s->state;
+    }
+    t.state_gen = s->state_gen;
+    next_wave_->tasks.push_back(std::move(t));
+  }
+  state_pending_.resize(keep);
+  if (next_wave_->empty()) return;
+
+  Wave* w = next_wave_;
+  next_wave_ = (w == waves_[0].get()) ? waves_[1].get() : waves_[0].get();
+  for (SyncTask& t : w->tasks) {
+    ++t.stream->tasks_in_flight;
+    if (t.channel >= 0) t.stream->unsynced[t.channel] = false;
+  }
+  for (auto& st : w->stream_targets) st.first->target_listed = false;
+  in_flight_ = w;
+  w->started_ns = mono_ns();
+  if (w->tasks.empty()) {
+    wave_done(*w);
+    return;
+  }
+  // Files must be open while their sync is in flight (eviction skips them).
+  core_.sync_pool->run(w);
+}
+
+void Sequencer::wave_done(Wave& w) {
+  for (SyncTask& t : w.tasks) {
+    --t.stream->tasks_in_flight;
+    if (!t.result.ok()) {
+      fail_stream(*t.stream, t.result);
+      continue;
+    }
+    if (t.channel >= 0) core_.n_fsyncs.fetch_add(1, std::memory_order_relaxed);
+    else t.stream->state_written_gen = std::max(t.stream->state_written_gen, t.state_gen);
+  }
+  for (auto& [s, target] : w.stream_targets) {
+    if (s->failed.load(std::memory_order_relaxed)) continue;
+    if (target > s->durable.load(std::memory_order_relaxed)) {
+      s->durable.store(target, std::memory_order_release);
+      if (s->storage->files_open()) {
+        Status st = s->storage->write_durable(target);
+        if (!st.ok()) fail_stream(*s, st);
+      }
+    }
+  }
+  const std::int64_t now = mono_ns();
+  for (std::int64_t t : w.push_ns) core_.ack_latency.record(now - t);
+  for (auto& [slot, ticket] : w.slot_targets) {
+    if (ticket > slot->resolved.load(std::memory_order_relaxed))
+      slot->resolved.store(ticket, std::memory_order_release);
+  }
+  if (!w.tasks.empty()) core_.n_waves.fetch_add(1, std::memory_order_relaxed);
+  core_.release_budget(w.release_bytes);
+  w.clear();
+  in_flight_ = nullptr;
+  check_pending();
+  core_.publish_resolution();
+}
+
+// ---------------------------------------------------------------- the LRU
+
+void Sequencer::lru_unlink(StreamState& s) {
+  if (!s.lru_linked) return;
+  if (s.lru_prev) s.lru_prev->lru_next = s.lru_next; else lru_head_ = s.lru_next;
+  if (s.lru_next) s.lru_next->lru_prev = s.lru_prev; else lru_tail_ = s.lru_prev;
+  s.lru_prev = s.lru_next = nullptr;
+  s.lru_linked = false;
+}
+
+void Sequencer::lru_touch(StreamState& s) {
+  if (s.lru_linked && lru_tail_ == &s) return;
+  lru_unlink(s);
+  s.lru_prev = lru_tail_;
+  if (lru_tail_) lru_tail_->lru_next = &s; else lru_head_ = &s;
+  lru_tail_ = &s;
+  s.lru_linked = true;
+}
+
+void Sequencer::evict_idle() {
+  const auto limit = static_cast<std::int64_t>(core_.options.openFileLimit);
+  for (StreamState* s = lru_head_; s != nullptr && core_.descriptors.load(std::memory_order_relaxed) > limit;) {
+    StreamState* next = s->lru_next;
+    bool busy = s->tasks_in_flight > 0 || s->dirty_listed || s->target_listed || s->state_task_listed ||
+                s->unsynced[0] || s->unsynced[1] || s->unsynced[2];
+    if (!busy && s->storage->files_open()) {
+      core_.descriptors.fetch_sub(s->storage->descriptor_count(), std::memory_order_relaxed);
+      s->storage->close_files();
+      lru_unlink(*s);
+    }
+    s = next;
+  }
+}
+
+}  // namespace
+
+void run_sequencer(EngineCore& core) {
+  Sequencer seq(core);
+  seq.run();
+}
+
+}  // namespace runlog::detail

@@ -1,0 +1,71 @@
+// core/storage.h — what the engine needs from durable storage, and nothing more.
+//
+// core/ knows nothing of files: the engine talks to these two interfaces, and
+// io/ implements them over its file-system seam (io/file_storage.cpp). That
+// keeps the sequencer testable and the file layout in one place.
+//
+// Threads (REQUIRES for implementations and callers alike):
+// - Storage::open_run may be called from any thread; calls for different runs
+//   may run concurrently.
+// - A RunStorage is driven by the sequencer thread, except sync() and
+//   write_state(), which a sync-pool thread runs while the sequencer keeps
+//   appending to the same run. The sequencer never calls close_files() or
+//   reopen_files() on a run with a sync or state write in flight.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runlog/status.h"
+#include "runlog/types.h"
+
+namespace runlog::detail {
+
+/// What an opened (created or recovered) run looks like on disk.
+struct RecoveredStream {
+  bool created = false;
+  std::uint64_t last_seq = 0;                          ///< seqs 1..N on disk
+  std::array<std::uint64_t, kRunChannels> sizes{};     ///< channel file lengths
+  LocalRunLogSummary summary;
+  RunMetadata meta;
+  RunStateSnapshot state;
+  std::vector<std::string> repairs;
+};
+
+class RunStorage {
+ public:
+  virtual ~RunStorage() = default;
+  /// Sequencer: writes iov at `offset` of the channel's file (all or error).
+  virtual Status append(Channel channel, const struct iovec* iov, int iovcnt, std::uint64_t offset) = 0;
+  /// Sync thread: fdatasync of the channel's file.
+  virtual Status sync(Channel channel) = 0;
+  /// Sync thread: atomic replace of state.json (temp, sync, rename, sync folder).
+  virtual Status write_state(const RunStateSnapshot& state) = 0;
+  /// Sequencer: durable.seq rewritten in place (no sync).
+  virtual Status write_durable(std::uint64_t seq) = 0;
+  /// Sequencer: checkpoints/<n>/ created and its entry synced.
+  virtual Status make_checkpoint(std::uint64_t n) = 0;
+  /// Sequencer: drop / regain the descriptors (open-file limit). files_open()
+  /// tells which. descriptor_count() is what an open run holds.
+  virtual void close_files() = 0;
+  virtual Status reopen_files() = 0;
+  virtual bool files_open() const = 0;
+  virtual int descriptor_count() const = 0;
+  /// "runs/t1/r1/stdout.jsonl" style names for messages.
+  virtual std::string describe(Channel channel) const = 0;
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+  /// Any thread: creates or recovers the run folder of meta.taskId/meta.runId.
+  /// REQUIRES: ids validated.
+  virtual Result<std::unique_ptr<RunStorage>> open_run(const RunMetadata& meta, RecoveredStream* out) = 0;
+};
+
+}  // namespace runlog::detail
