@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <limits>
@@ -468,10 +469,18 @@ Engine::~Engine() {
 
 const Options& Engine::options() const { return core_->options; }
 
-Result<Run> Engine::open_run(const RunMetadata& meta) {
-  RUNLOG_RETURN_IF_ERROR(validate_id("taskId", meta.taskId));
-  RUNLOG_RETURN_IF_ERROR(validate_id("runId", meta.runId));
-  if (!meta.stepId.empty()) RUNLOG_RETURN_IF_ERROR(validate_id("stepId", meta.stepId));
+Result<Run> Engine::open_run(const RunMetadata& given) {
+  RUNLOG_RETURN_IF_ERROR(validate_id("taskId", given.taskId));
+  RUNLOG_RETURN_IF_ERROR(validate_id("runId", given.runId));
+  if (!given.stepId.empty()) RUNLOG_RETURN_IF_ERROR(validate_id("stepId", given.stepId));
+  RunMetadata meta = given;  // defaults: stepId = runId, repoRoot = cwd, worktreePath = repoRoot
+  if (meta.stepId.empty()) meta.stepId = meta.runId;
+  if (meta.repoRoot.empty()) {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) != nullptr) meta.repoRoot = cwd;
+  }
+  if (meta.worktreePath.empty()) meta.worktreePath = meta.repoRoot;
+  if (meta.attempt < 1) return Status::Invalid(fmt::format("attempt: {} is below 1", meta.attempt));
   detail::EngineCore& core = *core_;
   std::string key = meta.taskId + "/" + meta.runId;
   {

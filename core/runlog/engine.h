@@ -162,7 +162,9 @@ class Engine {
   /// recovers an existing run (SPEC "Recovery"). The ids must match
   /// [A-Za-z0-9_][A-Za-z0-9._-]{0,127}; invalid_argument otherwise, and
   /// nothing is created. Opening a run that is already open returns the same
-  /// handle. Thread: any; does file I/O on the calling thread.
+  /// handle. Defaults: stepId = runId, repoRoot = the current folder,
+  /// worktreePath = repoRoot, createdAt = now. Thread: any; does file I/O on
+  /// the calling thread.
   Result<Run> open_run(const RunMetadata& meta);
 
   /// Barrier: returns once every record pushed to any run before the call is
