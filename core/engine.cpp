@@ -22,6 +22,12 @@ std::int64_t mono_ns() noexcept {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
+std::int64_t wall_ns() noexcept {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
 // ----------------------------------------------------------------- blocks
 
 namespace {
@@ -331,7 +337,6 @@ Producer::~Producer() { engine_->release_slot(slot_); }
 
 namespace {
 
-std::int64_t now_ms_or(std::int64_t created_ms) { return created_ms != 0 ? created_ms : now_unix_ms(); }
 
 Status stream_refusal(const detail::StreamState& s) {
   if (s.failed.load(std::memory_order_acquire)) return s.error;
@@ -368,7 +373,6 @@ const char* place(detail::EngineCore& core, detail::ProducerSlot& slot, std::str
 Status enqueue(detail::EngineCore& core, detail::ProducerSlot& slot, detail::Item& it) {
   it.slot = &slot;
   it.ticket = ++slot.next_ticket;
-  it.push_ns = detail::mono_ns();
   if (!core.queue.enqueue(slot.token, it)) {
     --slot.next_ticket;
     core.blocks.release(it.block, 1);
@@ -392,7 +396,8 @@ Result<Ticket> Producer::push_chunk(const Run& run, Channel channel, std::string
   if (run.stream_ == nullptr || run.engine_ != engine_) return Status::Invalid("push to a run of another engine");
   detail::StreamState& s = *run.stream_;
   if (Status st = stream_refusal(s); !st.ok()) return st;
-  created_ms = now_ms_or(created_ms);
+  const std::int64_t push_ns = detail::wall_ns();
+  if (created_ms == 0) created_ms = push_ns / 1'000'000;
   // A push over the record limit becomes several records; the sequencer keeps
   // characters whole across them.
   const std::size_t limit = engine_->options.recordLimit;
@@ -406,6 +411,7 @@ Result<Ticket> Producer::push_chunk(const Run& run, Channel channel, std::string
     it.kind = detail::Kind::chunk;
     it.aux = static_cast<std::uint8_t>(channel);
     it.created_ms = created_ms;
+    it.push_ns = push_ns;
     it.len = static_cast<std::uint32_t>(piece.size());
     it.data = place(*engine_, *slot_, piece, {}, &it.block);
     RUNLOG_RETURN_IF_ERROR(enqueue(*engine_, *slot_, it));
@@ -417,7 +423,8 @@ Result<Ticket> Producer::push_event(const Run& run, const LifecycleEvent& event,
   if (run.stream_ == nullptr || run.engine_ != engine_) return Status::Invalid("push to a run of another engine");
   detail::StreamState& s = *run.stream_;
   if (Status st = stream_refusal(s); !st.ok()) return st;
-  created_ms = now_ms_or(created_ms);
+  const std::int64_t push_ns = detail::wall_ns();
+  if (created_ms == 0) created_ms = push_ns / 1'000'000;
   if (static_cast<unsigned>(event.type) > static_cast<unsigned>(EventType::step_blocked) ||
       static_cast<unsigned>(event.level) > static_cast<unsigned>(LogLevel::error))
     return Status::Invalid("event: type or level out of range");
@@ -452,6 +459,7 @@ Result<Ticket> Producer::push_event(const Run& run, const LifecycleEvent& event,
   it.kind = detail::Kind::event;
   it.aux = static_cast<std::uint8_t>(event.type);
   it.created_ms = created_ms;
+  it.push_ns = push_ns;
   it.len = static_cast<std::uint32_t>(n);
   it.data = place(*engine_, *slot_, code_bytes, fragment, &it.block);
   RUNLOG_RETURN_IF_ERROR(enqueue(*engine_, *slot_, it));

@@ -107,7 +107,7 @@ struct Item {
   Control* control = nullptr;
   std::uint64_t ticket = 0;
   std::int64_t created_ms = 0;      ///< createdAt
-  std::int64_t push_ns = 0;         ///< CLOCK_MONOTONIC at push, for ack latency
+  std::int64_t push_ns = 0;         ///< CLOCK_REALTIME at push (ns), for ack latency
   std::uint32_t len = 0;            ///< bytes at data (what the budget counts)
   Kind kind = Kind::chunk;
   std::uint8_t aux = 0;             ///< Channel for chunks, EventType for events
@@ -315,7 +315,10 @@ struct EngineCore {
 /// The sequencer thread's body (core/sequencer.cpp).
 void run_sequencer(EngineCore& core);
 
-/// Monotonic nanoseconds.
+/// Monotonic nanoseconds (batch deadlines).
 std::int64_t mono_ns() noexcept;
+/// CLOCK_REALTIME nanoseconds: one read per push gives both createdAt and the
+/// stamp that ack latency is measured from.
+std::int64_t wall_ns() noexcept;
 
 }  // namespace runlog::detail

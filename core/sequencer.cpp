@@ -368,7 +368,7 @@ void Sequencer::process_control(Control& c) {
       std::string message = fmt::format("checkpoint slot {} reserved", n);
       std::string fragment = encode_event_fragment(random_uuid(), EventType::checkpoint_slot_reserved,
                                                    LogLevel::info, now_ms, message, data);
-      emit_event(s, EventType::checkpoint_slot_reserved, kNoExitCode, now_ms, mono_ns(), fragment);
+      emit_event(s, EventType::checkpoint_slot_reserved, kNoExitCode, now_ms, wall_ns(), fragment);
       c.value = n;
       c.wait_seq = s.next_seq - 1;
       c.wait_state_gen = s.state_gen;
@@ -387,7 +387,7 @@ void Sequencer::process_control(Control& c) {
         std::array<char, 4> tail = s.carry[ci];
         std::size_t n = s.carry_len[ci];
         s.carry_len[ci] = 0;
-        emit_chunk(s, ch, now_ms, mono_ns(), tail.data(), n);
+        emit_chunk(s, ch, now_ms, wall_ns(), tail.data(), n);
         if (!batch_open_) {
           batch_open_ = true;
           batch_started_ns_ = mono_ns();
@@ -539,7 +539,7 @@ void Sequencer::write_batch() {
 
 // Durability none: a record is acknowledged once written.
 void Sequencer::acknowledge_now() {
-  const std::int64_t now = mono_ns();
+  const std::int64_t now = wall_ns();
   for (std::int64_t t : batch_push_ns_) core_.ack_latency.record(now - t);
   for (ProducerSlot* slot : touched_) {
     slot->listed = false;
@@ -617,7 +617,7 @@ void Sequencer::wave_done(Wave& w) {
       }
     }
   }
-  const std::int64_t now = mono_ns();
+  const std::int64_t now = wall_ns();
   for (std::int64_t t : w.push_ns) core_.ack_latency.record(now - t);
   for (auto& [slot, ticket] : w.slot_targets) {
     if (ticket > slot->resolved.load(std::memory_order_relaxed))
