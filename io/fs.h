@@ -100,6 +100,11 @@ class Fs {
   virtual Result<std::unique_ptr<Dir>> open_root(const std::string& path, bool create, mode_t mode) = 0;
 };
 
+/// ok when `name` is one path component: not empty, not "." or "..", no '/'
+/// and no NUL byte; invalid_argument naming it otherwise. Every Dir
+/// implementation checks its names with this.
+Status check_component(std::string_view name);
+
 /// The real file system (POSIX, openat + O_NOFOLLOW + O_CLOEXEC everywhere).
 std::shared_ptr<Fs> posix_fs();
 

@@ -1,0 +1,168 @@
+// io/recovery.h — the recovery scanner: which bytes of a stream's files are
+// whole records, where the gap-free prefix 1..N ends, and what to cut.
+//
+// A valid line (docs/format.md) is
+//   {"seq":<N>,<anything>,"crc":"<8 lowercase hex>"}\n
+// where N is 1..2^64-1 in decimal without leading zeros and the CRC32C covers
+// every byte before `,"crc":"`. The scanner checks exactly that and nothing
+// more: no JSON parse (the CRC covers the content).
+//
+// Per file: lines are read from offset 0. The first line that is not valid
+// (or final bytes without '\n') starts the damaged region. If any later
+// '\n'-terminated segment is a valid line, that is corruption ("damage with
+// valid records after it"); otherwise the region is a torn tail, to be cut.
+// Seqs must strictly increase inside a file; a repeat or a step back is
+// corruption. Across files (a stream's channels), a k-way merge takes seq
+// 1, 2, ... from whichever file holds it next, and stops at the first seq that
+// no file holds: N. Each file is then cut at its first record past N, or at
+// its torn tail.
+//
+// Streaming: files are read through File::pread in chunks (default 1 MiB); a
+// line is validated incrementally (running CRC, first and last bytes kept), so
+// memory stays bounded whatever the line or file length.
+//
+// Threads: none. A ChannelScanner is used by one thread; the functions are
+// reentrant.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/fs.h"
+#include "runlog/status.h"
+#include "runlog/types.h"
+
+namespace runlog::io {
+
+/// Bytes read per pread by the scanner unless told otherwise.
+inline constexpr std::size_t kScanChunkBytes = std::size_t{1} << 20;
+/// `,"crc":"` + 8 hex + `"}` + `\n`: the fixed end of every valid line.
+inline constexpr std::size_t kCrcSuffixBytes = 19;
+
+/// What check_line() thinks of one line.
+struct LineVerdict {
+  bool valid = false;
+  std::uint64_t seq = 0;     ///< when valid
+  const char* what = "";     ///< when not: "not a record", "bad seq", "no crc", "bad crc", "no final newline"
+};
+
+/// Checks one line, given with its final '\n' (a line without one is never
+/// valid). Pure; the same verdict the streaming scanner reaches.
+LineVerdict check_line(std::string_view line) noexcept;
+
+/// A valid line found by the scanner: its seq and where it lies.
+struct ScannedRecord {
+  std::uint64_t seq = 0;
+  std::uint64_t offset = 0;  ///< of its first byte
+  std::uint64_t length = 0;  ///< with the '\n'
+};
+
+/// Reads one file's valid records in order, checking the rules above.
+///
+///   ChannelScanner s(file);
+///   ScannedRecord r; bool have;
+///   while ((st = s.next(&r, &have)).ok() && have) { ... }
+///   // ok and !have: s.valid_end() is where the torn tail starts (== s.size() when none)
+class ChannelScanner {
+ public:
+  /// REQUIRES: file outlives the scanner; chunk_bytes >= 1.
+  explicit ChannelScanner(File& file, std::size_t chunk_bytes = kScanChunkBytes);
+  ~ChannelScanner();
+  ChannelScanner(const ChannelScanner&) = delete;
+  ChannelScanner& operator=(const ChannelScanner&) = delete;
+
+  /// The next valid record (*have = true), or the end of the file (*have =
+  /// false; the whole file has then been read and checked). Errors:
+  /// corruption ("<path>:<offset>: <what>"), io_error from pread.
+  Status next(ScannedRecord* rec, bool* have);
+
+  /// After next() reported the end: where the valid records end (the torn
+  /// tail's offset, or size() when there is none), the file's size, and what
+  /// was wrong with the first damaged line ("" when none).
+  std::uint64_t valid_end() const noexcept;
+  std::uint64_t size() const noexcept;
+  const char* torn_what() const noexcept;
+  File& file() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Why a file is cut.
+enum class CutReason : std::uint8_t { none, torn_tail, past_hole };
+
+/// What recovery does with one file.
+struct ChannelCut {
+  std::uint64_t size = 0;     ///< bytes in the file when scanned
+  std::uint64_t keep = 0;     ///< bytes kept: the end of its last record <= N
+  std::uint64_t records = 0;  ///< records kept
+  CutReason reason = CutReason::none;
+  const char* torn_what = "";  ///< what the first damaged line was, for a torn tail
+};
+
+/// The outcome of the scan of a stream: seqs 1..last_seq kept, per-file cuts
+/// (in the order the files were given).
+struct RecoveryPlan {
+  std::uint64_t last_seq = 0;
+  std::vector<ChannelCut> channels;
+};
+
+/// Called for every record 1..N in seq order, with the index of its file.
+using RecordVisitor = std::function<Status(std::size_t file_index, const ScannedRecord& rec)>;
+
+/// Scans the files of one stream (a run's three channels in Channel order, or
+/// a conversation's one file) and plans the recovery. Reads every byte once;
+/// writes nothing. Errors: corruption naming the file and byte offset
+/// (nothing should then be rewritten), io_error, or what `visit` returned.
+Result<RecoveryPlan> plan_recovery(std::span<File* const> files, const RecordVisitor& visit = {},
+                                   std::size_t chunk_bytes = kScanChunkBytes);
+
+/// plan_recovery() over byte strings (file i is named "file<i>" in messages):
+/// for tests and fuzzers.
+Result<RecoveryPlan> plan_recovery_bytes(std::span<const std::string_view> contents,
+                                         std::size_t chunk_bytes = kScanChunkBytes);
+
+/// Carries out a plan made over the same files: truncates each file that
+/// needs it, then fdatasyncs every file (the cut, and the records kept, are
+/// durable before the next append: after a process kill they may still have
+/// been only in the page cache). Appends one line per cut to *repairs (when
+/// given), e.g. "stdout.jsonl: cut 37 bytes at offset 1200 (torn tail)".
+Status apply_recovery_plan(std::span<File* const> files, const RecoveryPlan& plan,
+                           std::vector<std::string>* repairs);
+
+/// "stdout.jsonl: cut 37 bytes at offset 1200 (torn tail)" /
+/// "... (past a hole at seq 17)". file_name is shown as given.
+std::string describe_cut(std::string_view file_name, const ChannelCut& cut, std::uint64_t last_seq);
+
+/// Replays worker.jsonl lines onto a RunStateSnapshot (SPEC "Run state"):
+/// worker_started -> running; step_completed / step_failed / step_blocked ->
+/// completed / failed / blocked with finishedAt = the event's createdAt;
+/// worker_exited -> exitCode = data.exitCode when it is an integer;
+/// checkpoint_slot_reserved -> checkpointSeq + 1; every event -> updatedAt =
+/// its createdAt, lastEventSeq = its seq. Unknown event types change only
+/// updatedAt and lastEventSeq. Keeps one simdjson parser between calls.
+class LifecycleReplay {
+ public:
+  LifecycleReplay();
+  ~LifecycleReplay();
+  LifecycleReplay(const LifecycleReplay&) = delete;
+  LifecycleReplay& operator=(const LifecycleReplay&) = delete;
+
+  /// Applies one line (with or without its '\n'; any key order; crc ignored).
+  /// Errors: invalid_argument when it is not JSON or lacks a string "type" or
+  /// "createdAt" or an integer "seq"; *state is then unchanged.
+  Status apply(std::string_view line, RunStateSnapshot* state);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace runlog::io
