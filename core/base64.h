@@ -13,6 +13,8 @@ constexpr std::size_t base64_encoded_size(std::size_t n) noexcept { return (n + 
 /// Writes base64_encoded_size(n) bytes to out; returns the end.
 char* base64_encode(const void* in, std::size_t n, char* out) noexcept;
 /// Decodes (padding required, no whitespace). Appends to *out; false on bad input.
+/// Only canonical encodings are accepted (non-zero bits left over before the padding
+/// are bad input, as is the base64url alphabet); *out is unchanged on failure.
 bool base64_decode(std::string_view in, std::string* out);
 
 }  // namespace runlog

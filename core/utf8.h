@@ -35,6 +35,11 @@ std::size_t utf8_incomplete_tail(const char* in, std::size_t n) noexcept;
 /// chunk. Returns max when in[max] starts a character or the bytes around it
 /// are ill-formed; never less than max - 3 unless max < 4, and never 0 when max > 0.
 /// REQUIRES: max <= n.
+/// Precisely: when in[max] is a continuation byte inside a maximal subpart (a
+/// well-formed sequence, or an ill-formed prefix that decodes to one U+FFFD)
+/// that starts at j in [max-3, max), returns j (max if j == 0); otherwise max.
+/// Except in that j == 0 case, decoding in[0..k) and in[k..n) separately gives
+/// exactly the text of in[0..n).
 std::size_t utf8_split_point(const char* in, std::size_t n, std::size_t max) noexcept;
 
 /// Appends `"` + the escaped, sanitized form of s + `"` to *out (for meta.json and
