@@ -48,8 +48,10 @@ void BM_EncodeChunkLine(benchmark::State& state) {
   std::uint64_t seq = 1;
   std::size_t bytes = 0;
   for (auto _ : state) {
+    ++seq;
     const std::string& t = texts[seq & 63];
-    bytes += runlog::detail::encode_chunk_line(out.data(), ++seq, runlog::Channel::stdout_, 1763720220123 + static_cast<std::int64_t>(seq), t.data(), t.size());
+    const auto created = 1763720220123 + static_cast<std::int64_t>(seq);
+    bytes += runlog::detail::encode_chunk_line(out.data(), seq, runlog::Channel::stdout_, created, t.data(), t.size());
     benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations());
