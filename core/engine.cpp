@@ -399,13 +399,20 @@ Result<Ticket> Producer::push_chunk(const Run& run, Channel channel, std::string
   const std::int64_t push_ns = detail::wall_ns();
   if (created_ms == 0) created_ms = push_ns / 1'000'000;
   // A push over the record limit becomes several records; the sequencer keeps
-  // characters whole across them.
+  // characters whole across them. The budget admits the whole push at once, so
+  // would_block never leaves part of it accepted; only a push larger than the
+  // whole budget is admitted piece by piece (and only when blocking).
   const std::size_t limit = engine_->options.recordLimit;
+  const bool whole = bytes.size() <= engine_->options.inFlightBudget;
+  if (!whole && engine_->options.overBudget == OverBudget::would_block)
+    return Status::Invalid(fmt::format("push of {} bytes is larger than the whole in-flight budget ({})",
+                                       bytes.size(), engine_->options.inFlightBudget));
+  if (whole) RUNLOG_RETURN_IF_ERROR(engine_->admit(bytes.size()));
   detail::Item it;
   do {
     std::string_view piece = bytes.substr(0, limit);
     bytes.remove_prefix(piece.size());
-    if (Status st = engine_->admit(piece.size()); !st.ok()) return st;
+    if (!whole) RUNLOG_RETURN_IF_ERROR(engine_->admit(piece.size()));
     it = detail::Item{};
     it.stream = &s;
     it.kind = detail::Kind::chunk;

@@ -133,8 +133,11 @@ class Producer {
 
   /// Pushes a chunk of a worker's stdout/stderr: any bytes. Copied once; never
   /// blocks on I/O; waits only for budget (OverBudget::block).
-  /// Errors: closed, failed_stream, would_block. `created_ms` (Unix ms) is
-  /// the record's createdAt; 0 = now.
+  /// A push over Options::recordLimit becomes several consecutive records,
+  /// split at character boundaries; the Ticket is the last one's.
+  /// Errors: closed, failed_stream; would_block (nothing of the push was
+  /// accepted); invalid_argument for a push larger than the whole budget under
+  /// would_block. `created_ms` (Unix ms) is the record's createdAt; 0 = now.
   Result<Ticket> push_stdout(const Run& run, std::string_view bytes, std::int64_t created_ms = 0);
   Result<Ticket> push_stderr(const Run& run, std::string_view bytes, std::int64_t created_ms = 0);
   /// Pushes a lifecycle event. Its dataJson must be a JSON object (or empty):
