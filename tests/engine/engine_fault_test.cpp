@@ -1,0 +1,126 @@
+// tests/engine/engine_fault_test.cpp — SPEC invariant 8 (honest errors) on a
+// file system that fails on demand (support/fault_fs.h): a failed fdatasync or
+// write fails the acknowledgement of every record it covers, with the OS error
+// and the path, promptly; the run is fail-stopped (no later success is taken
+// as durability); other runs go on; reopening re-checks the run from disk.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "runlog/engine.h"
+#include "support/engine_fixture.h"
+#include "support/fault_fs.h"
+#include "support/run_files.h"
+
+namespace runlog::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+class EngineFaultTest : public EngineTestBase {
+ protected:
+  Options FaultOptions(Durability d) {
+    Options o = MakeOptions(d);
+    o.fs = fs_;
+    return o;
+  }
+  std::shared_ptr<FaultFs> fs_ = std::make_shared<FaultFs>();
+};
+
+TEST_F(EngineFaultTest, FailedFsyncFailsEveryRecordItCoversWithErrnoAndPath) {
+  auto engine = OpenEngine(FaultOptions(Durability::batch));
+  ASSERT_NE(engine, nullptr);
+  runlog::Run bad = OpenRun(*engine, "task", "bad");
+  runlog::Run good = OpenRun(*engine, "task", "good");
+  fs_->Fail(FaultFs::Op::datasync, "/bad/stdout.jsonl", EIO);
+  Producer p(*engine);
+  std::vector<Ticket> tickets;
+  for (int i = 0; i < 10; ++i) {
+    auto t = p.push_stdout(bad, "doomed " + std::to_string(i) + "\n");
+    ASSERT_TRUE(t.ok()) << t.status().to_string();
+    tickets.push_back(t.value());
+  }
+  const auto start = Clock::now();
+  for (const Ticket& t : tickets) {
+    auto seq = t.wait();
+    ASSERT_FALSE(seq.ok()) << "acknowledged as durable after a failed fdatasync: seq " << seq.value();
+    EXPECT_EQ(seq.status().sys_errno(), EIO) << seq.status().to_string();
+    EXPECT_NE(seq.status().message().find("bad/stdout.jsonl"), std::string::npos) << seq.status().to_string();
+  }
+  EXPECT_LT(Clock::now() - start, 1s) << "the failure took longer than a second to report";
+  EXPECT_GT(fs_->failures(), 0);
+  EXPECT_FALSE(bad.health().ok());
+  EXPECT_EQ(engine->stats().failedStreams, 1u);
+  EXPECT_LT(bad.durable_seq(), 1u);
+
+  // Another run goes on.
+  EXPECT_EQ(PushStdoutAndWait(p, good, "fine\n"), 1u);
+  EXPECT_TRUE(good.health().ok());
+
+  // Fail-stopped: with the fault gone, the run still refuses, never retries.
+  fs_->Clear();
+  auto later = p.push_stdout(bad, "later\n");
+  if (later.ok()) {
+    EXPECT_FALSE(later->wait().ok()) << "a failed run acknowledged a later record";
+  }
+  EXPECT_FALSE(bad.flush().ok());
+  EXPECT_FALSE(bad.close().ok());
+  EXPECT_TRUE(good.close().ok());
+}
+
+TEST_F(EngineFaultTest, FailedWriteFailsTheRecordAndOtherRunsGoOn) {
+  auto engine = OpenEngine(FaultOptions(Durability::none));
+  ASSERT_NE(engine, nullptr);
+  runlog::Run bad = OpenRun(*engine, "task", "bad");
+  runlog::Run good = OpenRun(*engine, "task", "good");
+  fs_->Fail(FaultFs::Op::pwritev, "/bad/stderr.jsonl", ENOSPC);
+  Producer p(*engine);
+  auto t = p.push_stderr(bad, "no room\n");
+  ASSERT_TRUE(t.ok());
+  auto seq = t->wait();
+  ASSERT_FALSE(seq.ok());
+  EXPECT_EQ(seq.status().sys_errno(), ENOSPC) << seq.status().to_string();
+  EXPECT_NE(seq.status().message().find("bad/stderr.jsonl"), std::string::npos) << seq.status().to_string();
+  EXPECT_FALSE(bad.health().ok());
+  EXPECT_EQ(PushStdoutAndWait(p, good, "fine\n"), 1u);
+  EXPECT_TRUE(good.close().ok());
+  std::uint64_t last = 0;
+  ASSERT_TRUE(CheckRun(run_dir("task", "good"), &last));
+  EXPECT_EQ(last, 1u);
+}
+
+TEST_F(EngineFaultTest, ReopeningAFailedRunRechecksItFromDisk) {
+  {
+    auto engine = OpenEngine(FaultOptions(Durability::batch));
+    ASSERT_NE(engine, nullptr);
+    runlog::Run bad = OpenRun(*engine, "task", "bad");
+    Producer p(*engine);
+    EXPECT_EQ(PushStdoutAndWait(p, bad, "kept\n"), 1u);
+    fs_->Fail(FaultFs::Op::datasync, "/bad/stdout.jsonl", EIO);
+    auto t = p.push_stdout(bad, "maybe\n");
+    ASSERT_TRUE(t.ok());
+    EXPECT_FALSE(t->wait().ok());
+  }
+  fs_->Clear();
+  auto engine = OpenEngine(MakeOptions(Durability::batch));
+  ASSERT_NE(engine, nullptr);
+  runlog::Run run = OpenRun(*engine, "task", "bad");
+  ASSERT_TRUE(run);
+  EXPECT_TRUE(run.health().ok());
+  const std::uint64_t n = run.appended_seq();
+  EXPECT_GE(n, 1u);  // the durable record is there; the unacknowledged one may be too
+  Producer p(*engine);
+  EXPECT_EQ(PushStdoutAndWait(p, run, "after\n"), n + 1);
+  ASSERT_TRUE(run.close().ok());
+  std::uint64_t last = 0;
+  ASSERT_TRUE(CheckRun(run_dir("task", "bad"), &last));
+  EXPECT_EQ(last, n + 1);
+  EXPECT_EQ(ParseFile(run_dir("task", "bad"), "stdout.jsonl").front().text, "kept\n");
+}
+
+}  // namespace
+}  // namespace runlog::testing

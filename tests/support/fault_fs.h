@@ -1,0 +1,69 @@
+// tests/support/fault_fs.h — a file system for tests that fails on demand:
+// the real one (io::posix_fs()) underneath, with faults armed per operation
+// and path suffix. Hand it to the engine through Options::fs.
+//
+//   auto fs = std::make_shared<FaultFs>();
+//   fs->Fail(FaultFs::Op::datasync, "/bad/stdout.jsonl", EIO);   // from now on
+//   options.fs = fs;
+//
+// Threads: thread-safe (faults are read under a mutex on every operation).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "io/fs.h"
+
+namespace runlog::testing {
+
+class FaultFs final : public io::Fs, public std::enable_shared_from_this<FaultFs> {
+ public:
+  enum class Op { pwritev, datasync };
+
+  FaultFs() : real_(io::posix_fs()) {}
+
+  /// Every later `op` on a file whose path ends with `suffix` fails with `err`
+  /// (pwritev: nothing written).
+  void Fail(Op op, std::string suffix, int err) {
+    std::lock_guard<std::mutex> lock(mu_);
+    faults_.push_back({op, std::move(suffix), err});
+  }
+  /// Disarms every fault.
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    faults_.clear();
+  }
+  /// How many operations failed so far.
+  int failures() const { return failures_.load(); }
+
+  /// 0, or the errno to fail `op` on `path` with.
+  int FaultFor(Op op, const std::string& path) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Fault& f : faults_) {
+      if (f.op == op && path.size() >= f.suffix.size() &&
+          path.compare(path.size() - f.suffix.size(), f.suffix.size(), f.suffix) == 0) {
+        failures_.fetch_add(1);
+        return f.err;
+      }
+    }
+    return 0;
+  }
+
+  Result<std::unique_ptr<io::Dir>> open_root(const std::string& path, bool create, mode_t mode) override;
+
+ private:
+  struct Fault {
+    Op op;
+    std::string suffix;
+    int err;
+  };
+  std::shared_ptr<io::Fs> real_;
+  std::mutex mu_;
+  std::vector<Fault> faults_;
+  std::atomic<int> failures_{0};
+};
+
+}  // namespace runlog::testing
