@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -138,6 +139,7 @@ TEST_P(EngineOrderTest, ConcurrentProducersGiveGapFreeSeqsInPushOrder) {
   }
   EXPECT_EQ(stats.bytesInFlight, 0u);
   EXPECT_EQ(stats.failedStreams, 0u);
+  EXPECT_EQ(stats.openRuns, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Durability, EngineOrderTest, ::testing::Values(Durability::none, Durability::batch),
@@ -207,6 +209,110 @@ TEST_P(EngineTicketTest, EventTicketReturnsItsSeq) {
   EXPECT_EQ(worker[0].message, "go");
   EXPECT_EQ(worker[0].data, R"({"pid":7})");
   ASSERT_TRUE(run.close().ok());
+}
+
+// A seq is remembered for the 4,096 most recent pushes of a producer; an
+// older ticket still reports durability exactly (and seq 0).
+TEST_P(EngineTicketTest, OldTicketStillReportsDurability) {
+  auto engine = OpenEngine(MakeOptions(GetParam()));
+  ASSERT_NE(engine, nullptr);
+  runlog::Run run = OpenRun(*engine, "tickets", "old");
+  Producer p(*engine);
+  auto first = p.push_stdout(run, "first\n");
+  ASSERT_TRUE(first.ok());
+  for (int i = 0; i < 5000; ++i) ASSERT_TRUE(p.push_stdout(run, "more\n").ok());
+  auto seq = first->wait();
+  ASSERT_TRUE(seq.ok()) << seq.status().to_string();
+  EXPECT_TRUE(seq.value() == 0 || seq.value() == 1) << seq.value();
+  EXPECT_GE(run.durable_seq(), 1u);
+  ASSERT_TRUE(run.close().ok());
+}
+
+// A Producer destroyed and another created: the new one may take over the
+// old one's slot. The old tickets are still within the 4,096 most recent
+// pushes of *their* producer, so they must still report their seq.
+TEST_P(EngineTicketTest, TicketsOfAFinishedProducerKeepTheirSeqs) {
+  auto engine = OpenEngine(MakeOptions(GetParam()));
+  ASSERT_NE(engine, nullptr);
+  runlog::Run run = OpenRun(*engine, "tickets", "reuse");
+  std::vector<Ticket> first;
+  {
+    Producer a(*engine);
+    for (int i = 0; i < 3000; ++i) {
+      auto t = a.push_stdout(run, "a\n");
+      ASSERT_TRUE(t.ok());
+      first.push_back(t.value());
+    }
+  }
+  {
+    Producer b(*engine);
+    for (int i = 0; i < 3000; ++i) ASSERT_TRUE(b.push_stdout(run, "b\n").ok());
+  }
+  ASSERT_TRUE(engine->flush().ok());
+  int forgotten = 0;
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    auto seq = first[i].wait();
+    ASSERT_TRUE(seq.ok()) << seq.status().to_string();
+    if (seq.value() != i + 1) ++forgotten;
+  }
+  EXPECT_EQ(forgotten, 0) << "of 3000 tickets of the first producer, " << forgotten
+                          << " no longer report their seq after a second producer's 3000 pushes";
+  ASSERT_TRUE(run.close().ok());
+}
+
+// Pushes racing a close: every push that returned a ticket is either on disk
+// at the seq its wait() reports, or its wait() says closed. Nothing silent.
+TEST_P(EngineTicketTest, PushesRacingCloseAreWrittenOrReportedClosed) {
+  constexpr int kThreads = 4, kMaxPushes = 3000;  // under the 4,096 remembered seqs
+  auto engine = OpenEngine(MakeOptions(GetParam()));
+  ASSERT_NE(engine, nullptr);
+  runlog::Run run = OpenRun(*engine, "tickets", "race");
+  std::atomic<int> ready{0};
+  std::atomic<int> pushed{0};
+  std::vector<std::vector<std::pair<std::string, Ticket>>> accepted(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Producer p(*engine);  // all alive together: no slot changes hands
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) std::this_thread::yield();
+      for (int i = 0; i < kMaxPushes; ++i) {
+        std::string text = "t" + std::to_string(t) + " i" + std::to_string(i) + "\n";
+        auto r = p.push_stdout(run, text);
+        if (!r.ok()) {
+          EXPECT_EQ(r.status().code(), Errc::closed) << r.status().to_string();
+          break;
+        }
+        accepted[static_cast<std::size_t>(t)].push_back({text, r.value()});
+        pushed.fetch_add(1);
+      }
+      while (ready.load() < 2 * kThreads) std::this_thread::yield();  // keep the Producer until all are done
+    });
+  }
+  while (pushed.load() < 2000) std::this_thread::yield();
+  ASSERT_TRUE(run.close().ok());
+  for (int t = 0; t < kThreads; ++t) ready.fetch_add(1);
+  for (auto& th : threads) th.join();
+  const std::string dir = run_dir("tickets", "race");
+  std::uint64_t last = 0;
+  ASSERT_TRUE(CheckRun(dir, &last));
+  std::map<std::uint64_t, std::string> by_seq;
+  for (const Record& rec : ParseFile(dir, "stdout.jsonl")) by_seq[rec.seq] = rec.text;
+  std::size_t written = 0;
+  for (auto& list : accepted) {
+    for (auto& [text, ticket] : list) {
+      auto seq = ticket.wait();
+      if (seq.ok()) {
+        ++written;
+        ASSERT_TRUE(by_seq.count(seq.value())) << text << " acknowledged at seq " << seq.value() << ", not on disk";
+        EXPECT_EQ(by_seq[seq.value()], text);
+      } else {
+        EXPECT_EQ(seq.status().code(), Errc::closed) << seq.status().to_string();
+      }
+    }
+  }
+  EXPECT_EQ(written, by_seq.size()) << "records on disk that no acknowledged ticket accounts for";
+  EXPECT_EQ(last, by_seq.size());
 }
 
 INSTANTIATE_TEST_SUITE_P(Durability, EngineTicketTest, ::testing::Values(Durability::none, Durability::batch),

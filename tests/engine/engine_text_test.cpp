@@ -4,7 +4,9 @@
 // whole, an incomplete tail at close, and chunks over the record limit.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -239,6 +241,29 @@ TEST_F(EngineTextTest, IncompleteTailAtCloseBecomesReplacementWithItsBytes) {
   EXPECT_EQ(Concat(recs, true), "last words \xE2\x82");
 }
 
+// Two producers on one channel: one's held-back character must not be put in
+// front of the other's chunk.
+TEST_F(EngineTextTest, SplitCharacterIsNotJoinedWithAnotherProducersChunk) {
+  Producer other(*engine_);
+  auto a1 = producer_->push_stdout(run_, "x\xC3");
+  ASSERT_TRUE(a1.ok());
+  ASSERT_TRUE(a1->wait().ok());
+  auto b = other.push_stdout(run_, "hello\n");
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(b->wait().ok());
+  auto a2 = producer_->push_stdout(run_, "\xA9\n");
+  ASSERT_TRUE(a2.ok());
+  ASSERT_TRUE(a2->wait().ok());
+  std::vector<Record> recs = CloseAndRead();
+  for (const Record& r : recs) {
+    EXPECT_EQ(r.text.find(kReplacement), std::string::npos) << "U+FFFD in " << r.line;
+    EXPECT_FALSE(r.bytes.has_value()) << r.line;
+  }
+  std::string all = Concat(recs, false);
+  EXPECT_NE(all.find("hello\n"), std::string::npos) << all;
+  EXPECT_NE(all.find("x\xC3\xA9\n"), std::string::npos) << "the producer's e-acute was broken: " << all;
+}
+
 // ---------------------------------------------------------- record limit
 
 struct OversizeCase {
@@ -282,6 +307,47 @@ TEST_P(EngineOversizeTest, ChunkOverTheLimitIsSplitAtCharacterBoundaries) {
   EXPECT_EQ(joined, input);
   ASSERT_FALSE(recs.empty());
   EXPECT_EQ(ticket_seq, recs.back().seq) << "the ticket of a split push is its last record's";
+}
+
+// A push over the limit becomes consecutive records (format.md), even while
+// another producer pushes to the same channel.
+TEST_F(EngineTextTest, OversizedPushStaysConsecutiveBesideAnotherProducer) {
+  producer_.reset();
+  engine_.reset();
+  Options o = MakeOptions(Durability::none);
+  o.recordLimit = 1024;
+  engine_ = OpenEngine(o);
+  ASSERT_NE(engine_, nullptr);
+  run_ = OpenRun(*engine_, "text", "r2");
+  std::vector<std::string> big;
+  for (int k = 0; k < 80; ++k) {
+    std::string s = "A" + std::to_string(k) + ":";
+    while (s.size() < 60000) s += "\xC3\xA9";
+    big.push_back(s + "\n");
+  }
+  std::atomic<bool> done{false};
+  std::thread small([&] {
+    Producer p(*engine_);
+    for (int i = 0; i < 200000 && !done.load(); ++i) ASSERT_TRUE(p.push_stdout(run_, "b\n").ok());
+  });
+  {
+    Producer p(*engine_);
+    for (const std::string& s : big) ASSERT_TRUE(p.push_stdout(run_, s).ok());
+  }
+  done.store(true);
+  small.join();
+  ASSERT_TRUE(run_.close().ok());
+  const std::string dir = run_dir("text", "r2");
+  ASSERT_TRUE(CheckRun(dir));
+  std::vector<Record> recs = ParseFile(dir, "stdout.jsonl");
+  int broken = 0;
+  for (const Record& r : recs) {
+    if (r.bytes.has_value()) ++broken;
+  }
+  EXPECT_EQ(broken, 0) << "records with U+FFFD although every push was valid UTF-8";
+  const std::string all = Concat(recs, false);
+  for (std::size_t k = 0; k < big.size(); ++k)
+    EXPECT_NE(all.find(big[k]), std::string::npos) << "push " << k << " is not in consecutive records";
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, EngineOversizeTest,
