@@ -98,7 +98,6 @@ void SyncPool::run(Wave* w) {
 // Runs on a sync thread. Each permit of work_ belongs to the current wave: the
 // next wave cannot start before every worker of this one has checked out.
 void SyncPool::loop() {
-  moodycamel::ProducerToken token(core_.queue);
   for (;;) {
     work_.wait();
     if (stop_.load(std::memory_order_acquire)) return;
@@ -113,10 +112,8 @@ void SyncPool::loop() {
     if (w->workers.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       w->done_msg.op = Control::Op::wave_done;
       w->done_msg.wave = w;
-      Item it;
-      it.kind = Kind::control;
-      it.control = &w->done_msg;
-      while (!core_.queue.enqueue(token, it)) std::this_thread::yield();
+      while (!core_.controls.enqueue(&w->done_msg)) std::this_thread::yield();
+      core_.nudge();
     }
   }
 }
@@ -138,10 +135,8 @@ EngineCore::~EngineCore() {
 }
 
 void EngineCore::send_control(Control& c) {
-  Item it;
-  it.kind = Kind::control;
-  it.control = &c;
-  while (!queue.enqueue(it)) std::this_thread::yield();
+  while (!controls.enqueue(&c)) std::this_thread::yield();
+  nudge();
   c.wait();
 }
 
@@ -150,23 +145,16 @@ void EngineCore::publish_resolution() {
   if (resolution_waiters.load(std::memory_order_seq_cst) > 0) resolution_epoch.notify_all();
 }
 
-void EngineCore::wait_resolved(ProducerSlot* slot, std::uint64_t ticket) {
-  while (slot->resolved.load(std::memory_order_acquire) < ticket) {
+bool EngineCore::wait_durable(StreamState& s, std::uint64_t seq) {
+  for (;;) {
+    if (s.durable.load(std::memory_order_acquire) >= seq) return true;
+    if (s.failed.load(std::memory_order_acquire)) return false;
     resolution_waiters.fetch_add(1, std::memory_order_seq_cst);
     std::uint32_t epoch = resolution_epoch.load(std::memory_order_seq_cst);
-    if (slot->resolved.load(std::memory_order_seq_cst) < ticket) resolution_epoch.wait(epoch);
+    if (s.durable.load(std::memory_order_seq_cst) < seq && !s.failed.load(std::memory_order_seq_cst))
+      resolution_epoch.wait(epoch);
     resolution_waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
-}
-
-void EngineCore::barrier() {
-  std::vector<std::pair<ProducerSlot*, std::uint64_t>> targets;
-  {
-    std::lock_guard<std::mutex> lock(slots_mu);
-    targets.reserve(slots.size());
-    for (auto& s : slots) targets.push_back({s.get(), s->pushed.load(std::memory_order_acquire)});
-  }
-  for (auto& [slot, t] : targets) wait_resolved(slot, t);
 }
 
 Status EngineCore::admit(std::size_t n) {
@@ -206,13 +194,17 @@ void EngineCore::release_budget(std::uint64_t n) {
 
 ProducerSlot* EngineCore::acquire_slot() {
   std::lock_guard<std::mutex> lock(slots_mu);
+  ProducerSlot* s;
   if (!free_slots.empty()) {
-    ProducerSlot* s = free_slots.back();
+    s = free_slots.back();
     free_slots.pop_back();
-    return s;
+  } else {
+    slots.push_back(std::make_unique<ProducerSlot>(queue));
+    s = slots.back().get();
+    slots_version.fetch_add(1, std::memory_order_release);
   }
-  slots.push_back(std::make_unique<ProducerSlot>(queue));
-  return slots.back().get();
+  s->producer_id = ++next_producer_id;
+  return s;
 }
 
 void EngineCore::release_slot(ProducerSlot* slot) {
@@ -255,16 +247,9 @@ Status validate_options(const Options& o) {
 // ----------------------------------------------------------------- Ticket
 
 Result<std::uint64_t> Ticket::wait() const {
-  if (slot_ == nullptr) return Status::Invalid("wait on an empty ticket");
-  detail::EngineCore& core = *stream_->engine;
-  core.wait_resolved(slot_, ticket_);
-  const detail::RingEntry& e = slot_->ring[ticket_ & (detail::kRingSize - 1)];
-  std::uint64_t seq = e.seq.load(std::memory_order_acquire);
-  bool known = e.ticket.load(std::memory_order_acquire) == ticket_;
-  if (known && seq != 0 && stream_->durable.load(std::memory_order_acquire) >= seq) return seq;
-  if (stream_->failed.load(std::memory_order_acquire)) return stream_->error;
-  if (known && seq == 0) return Status(Errc::closed, 0, fmt::format("run {} is closed", stream_->key));
-  return std::uint64_t{0};  // acknowledged; seq no longer remembered
+  if (stream_ == nullptr) return Status::Invalid("wait on an empty ticket");
+  if (stream_->engine->wait_durable(*stream_, seq_)) return seq_;
+  return stream_->error;
 }
 
 // -------------------------------------------------------------------- Run
@@ -294,7 +279,8 @@ RunStateSnapshot Run::state() const {
 }
 
 Status Run::flush() const {
-  engine_->barrier();
+  const std::uint64_t last = stream_->base + stream_->reserved.load(std::memory_order_seq_cst);
+  engine_->wait_durable(*stream_, last);
   return health();
 }
 
@@ -321,11 +307,14 @@ Result<std::uint64_t> Run::reserve_checkpoint() const {
 
 Status Run::close() const {
   if (stream_->closed.load(std::memory_order_acquire)) return health();
+  // Dekker with the push: a push checks `closing` and then takes a ticket; we
+  // set `closing` and then read the tickets. Either the push sees `closing`,
+  // or its ticket is among those the close waits for.
   stream_->closing.store(true, std::memory_order_seq_cst);
-  engine_->barrier();  // everything pushed before close() is taken first
   detail::Control c;
   c.op = detail::Control::Op::close_run;
   c.stream = stream_;
+  c.close_at = stream_->reserved.load(std::memory_order_seq_cst);
   engine_->send_control(c);
   return c.result;
 }
@@ -370,17 +359,20 @@ const char* place(detail::EngineCore& core, detail::ProducerSlot& slot, std::str
   return dst;
 }
 
-Status enqueue(detail::EngineCore& core, detail::ProducerSlot& slot, detail::Item& it) {
-  it.slot = &slot;
-  it.ticket = ++slot.next_ticket;
-  if (!core.queue.enqueue(slot.token, it)) {
-    --slot.next_ticket;
-    core.blocks.release(it.block, 1);
-    core.release_budget(it.len);
-    return Status(Errc::io_error, ENOMEM, "push: out of memory for the queue");
-  }
-  slot.pushed.store(it.ticket, std::memory_order_release);
-  return Status::OK();
+// After a ticket is taken the record must reach the sequencer: its run waits
+// for it. A failed enqueue (the queue could not allocate) is retried.
+void enqueue(detail::EngineCore& core, detail::ProducerSlot& slot, detail::Item& it) {
+  it.producer = slot.producer_id;
+  while (!core.queue.enqueue(slot.token, it)) std::this_thread::yield();
+  core.nudge();
+}
+
+// The second half of the Dekker pair with Run::close(): checked after the
+// budget wait and just before the ticket is taken.
+Status check_open(detail::EngineCore& core, detail::StreamState& s, std::size_t admitted) {
+  if (!s.closing.load(std::memory_order_seq_cst) && !s.failed.load(std::memory_order_acquire)) return Status::OK();
+  core.release_budget(admitted);
+  return stream_refusal(s);
 }
 
 }  // namespace
@@ -407,12 +399,22 @@ Result<Ticket> Producer::push_chunk(const Run& run, Channel channel, std::string
   if (!whole && engine_->options.overBudget == OverBudget::would_block)
     return Status::Invalid(fmt::format("push of {} bytes is larger than the whole in-flight budget ({})",
                                        bytes.size(), engine_->options.inFlightBudget));
-  if (whole) RUNLOG_RETURN_IF_ERROR(engine_->admit(bytes.size()));
+  const std::uint64_t pieces = bytes.empty() ? 1 : (bytes.size() + limit - 1) / limit;
+  std::uint64_t ticket = 0;
+  if (whole) {  // all pieces at once: their records are consecutive
+    RUNLOG_RETURN_IF_ERROR(engine_->admit(bytes.size()));
+    RUNLOG_RETURN_IF_ERROR(check_open(*engine_, s, bytes.size()));
+    ticket = s.reserved.fetch_add(pieces, std::memory_order_seq_cst) + 1;
+  }
   detail::Item it;
   do {
     std::string_view piece = bytes.substr(0, limit);
     bytes.remove_prefix(piece.size());
-    if (!whole) RUNLOG_RETURN_IF_ERROR(engine_->admit(piece.size()));
+    if (!whole) {
+      RUNLOG_RETURN_IF_ERROR(engine_->admit(piece.size()));
+      RUNLOG_RETURN_IF_ERROR(check_open(*engine_, s, piece.size()));
+      ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
+    }
     it = detail::Item{};
     it.stream = &s;
     it.kind = detail::Kind::chunk;
@@ -421,9 +423,10 @@ Result<Ticket> Producer::push_chunk(const Run& run, Channel channel, std::string
     it.push_ns = push_ns;
     it.len = static_cast<std::uint32_t>(piece.size());
     it.data = place(*engine_, *slot_, piece, {}, &it.block);
-    RUNLOG_RETURN_IF_ERROR(enqueue(*engine_, *slot_, it));
+    it.ticket = ticket++;
+    enqueue(*engine_, *slot_, it);
   } while (!bytes.empty());
-  return Ticket(slot_, &s, it.ticket);
+  return Ticket(&s, s.base + it.ticket);
 }
 
 Result<Ticket> Producer::push_event(const Run& run, const LifecycleEvent& event, std::int64_t created_ms) {
@@ -460,7 +463,8 @@ Result<Ticket> Producer::push_event(const Run& run, const LifecycleEvent& event,
     return Status::Invalid("event: too large");
   std::string_view code_bytes(reinterpret_cast<const char*>(&exit_code), sizeof exit_code);
   std::size_t n = sizeof exit_code + fragment.size();
-  if (Status st = engine_->admit(n); !st.ok()) return st;
+  RUNLOG_RETURN_IF_ERROR(engine_->admit(n));
+  RUNLOG_RETURN_IF_ERROR(check_open(*engine_, s, n));
   detail::Item it;
   it.stream = &s;
   it.kind = detail::Kind::event;
@@ -469,8 +473,9 @@ Result<Ticket> Producer::push_event(const Run& run, const LifecycleEvent& event,
   it.push_ns = push_ns;
   it.len = static_cast<std::uint32_t>(n);
   it.data = place(*engine_, *slot_, code_bytes, fragment, &it.block);
-  RUNLOG_RETURN_IF_ERROR(enqueue(*engine_, *slot_, it));
-  return Ticket(slot_, &s, it.ticket);
+  it.ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
+  enqueue(*engine_, *slot_, it);
+  return Ticket(&s, s.base + it.ticket);
 }
 
 // ----------------------------------------------------------------- Engine
@@ -521,6 +526,7 @@ Result<Run> Engine::open_run(const RunMetadata& given) {
   s->meta = rec.meta;
   s->repairs = rec.repairs;
   s->storage = std::move(opened).value();
+  s->base = rec.last_seq;
   s->next_seq = rec.last_seq + 1;
   s->appended.store(rec.last_seq, std::memory_order_relaxed);
   s->durable.store(rec.last_seq, std::memory_order_relaxed);
@@ -542,11 +548,17 @@ Result<Run> Engine::open_run(const RunMetadata& given) {
 }
 
 Status Engine::flush() {
-  core_->barrier();
-  std::lock_guard<std::mutex> lock(core_->runs_mu);
-  for (auto& s : core_->all_streams)
-    if (s->failed.load(std::memory_order_acquire)) return s->error;
-  return Status::OK();
+  std::vector<detail::StreamState*> open;
+  {
+    std::lock_guard<std::mutex> lock(core_->runs_mu);
+    for (auto& [key, s] : core_->open_runs) open.push_back(s);
+  }
+  Status first;
+  for (detail::StreamState* s : open) {
+    Status st = Run(core_.get(), s).flush();
+    if (first.ok() && !st.ok()) first = st;
+  }
+  return first;
 }
 
 Status Engine::close_all() {
@@ -571,7 +583,7 @@ EngineStats Engine::stats() const {
   s.batches = c.n_batches.load(std::memory_order_relaxed);
   s.fsyncs = c.n_fsyncs.load(std::memory_order_relaxed);
   s.syncWaves = c.n_waves.load(std::memory_order_relaxed);
-  s.queueDepth = c.queue.size_approx();
+  s.queueDepth = c.queue.size_approx() + c.controls.size_approx();
   s.bytesInFlight = static_cast<std::uint64_t>(std::max<std::int64_t>(0, c.in_flight.load(std::memory_order_relaxed)));
   s.blockedPushes = c.n_blocked.load(std::memory_order_relaxed);
   s.wouldBlockPushes = c.n_would_block.load(std::memory_order_relaxed);

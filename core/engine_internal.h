@@ -10,7 +10,8 @@
 // - any thread: the atomics marked "published".
 #pragma once
 
-#include <concurrentqueue/blockingconcurrentqueue.h>
+#include <concurrentqueue/concurrentqueue.h>
+#include <concurrentqueue/lightweightsemaphore.h>
 
 #include <array>
 #include <atomic>
@@ -70,7 +71,7 @@ class BlockPool {
 
 // ----------------------------------------------------------------- items ----
 
-enum class Kind : std::uint8_t { chunk, event, control };
+enum class Kind : std::uint8_t { chunk, event };
 
 /// Sent by Run methods and the sync pool. Lives on the sender's stack (or in
 /// the Wave) until complete() is called; the sender waits with wait().
@@ -80,6 +81,7 @@ struct Control {
   StreamState* stream = nullptr;
   RunStatePatch patch;
   Wave* wave = nullptr;
+  std::uint64_t close_at = 0;        ///< close_run: taken once every ticket <= close_at is
   // sequencer-only while pending:
   std::uint64_t wait_seq = 0;        ///< done once stream->durable >= wait_seq
   std::uint64_t wait_state_gen = 0;  ///< ... and state.json of this generation is written
@@ -98,50 +100,40 @@ struct Control {
   }
 };
 
-/// One queue element: a record (chunk or event) or a control message.
+/// One queue element: a record (a stdout/stderr chunk or a lifecycle event). 64 bytes.
 struct Item {
   StreamState* stream = nullptr;
-  ProducerSlot* slot = nullptr;     ///< null for control items
+  std::uint64_t producer = 0;       ///< the pushing Producer's id (held-back characters are per producer)
   Block* block = nullptr;
   const char* data = nullptr;       ///< chunk bytes / [int64 exitCode][event fragment]
-  Control* control = nullptr;
-  std::uint64_t ticket = 0;
+  std::uint64_t ticket = 0;         ///< the run's ticket: its record gets seq = base + ticket
   std::int64_t created_ms = 0;      ///< createdAt
   std::int64_t push_ns = 0;         ///< CLOCK_REALTIME at push (ns), for ack latency
   std::uint32_t len = 0;            ///< bytes at data (what the budget counts)
   Kind kind = Kind::chunk;
   std::uint8_t aux = 0;             ///< Channel for chunks, EventType for events
+  bool final = false;               ///< a chunk whose incomplete tail is not held back
 };
 
-using Queue = moodycamel::BlockingConcurrentQueue<Item>;
+/// Records: one sub-queue per producer (its token); the sequencer takes small
+/// bulks from each producer in turn, so no producer's records run far ahead.
+using Queue = moodycamel::ConcurrentQueue<Item>;
+/// Control messages (close, patch, checkpoint, wave done, shutdown): their own queue.
+using ControlQueue = moodycamel::ConcurrentQueue<Control*>;
 
 /// int64 stored before an event fragment when worker_exited has no exitCode.
 inline constexpr std::int64_t kNoExitCode = INT64_MIN;
 
 // ------------------------------------------------------------- producers ----
 
-/// A seq remembered per ticket, so Ticket::wait() can return it.
-struct RingEntry {
-  std::atomic<std::uint64_t> ticket{0};
-  std::atomic<std::uint64_t> seq{0};  ///< 0: the record was refused (stream closed or failed)
-};
-inline constexpr std::size_t kRingSize = 4096;
-
 struct ProducerSlot {
-  explicit ProducerSlot(Queue& q) : token(q), ring(new RingEntry[kRingSize]) {}
+  explicit ProducerSlot(Queue& q) : token(q) {}
   // producer-only (the thread that owns the Producer):
   moodycamel::ProducerToken token;
   Block* block = nullptr;
   std::size_t used = 0;
   std::int64_t placed = 0;
-  std::uint64_t next_ticket = 0;
-  // published:
-  alignas(64) std::atomic<std::uint64_t> pushed{0};    ///< last ticket enqueued (producer writes)
-  alignas(64) std::atomic<std::uint64_t> resolved{0};  ///< last ticket acknowledged or failed (sequencer writes)
-  // sequencer-only:
-  alignas(64) std::uint64_t processed = 0;  ///< last ticket taken off the queue
-  bool listed = false;                      ///< in the batch's touched list
-  std::unique_ptr<RingEntry[]> ring;
+  std::uint64_t producer_id = 0;  ///< unique per Producer object (slots are reused)
 };
 
 // --------------------------------------------------------------- streams ----
@@ -168,8 +160,13 @@ struct StreamState {
   std::vector<std::string> repairs;
   std::unique_ptr<RunStorage> storage;
 
+  std::uint64_t base = 0;  ///< last seq on disk when opened: ticket t becomes seq base + t
+
+  // tickets (producers and the sequencer take them; any thread reads):
+  alignas(64) std::atomic<std::uint64_t> reserved{0};  ///< last ticket handed out
+
   // published (any thread reads):
-  std::atomic<std::uint64_t> appended{0};
+  alignas(64) std::atomic<std::uint64_t> appended{0};
   std::atomic<std::uint64_t> durable{0};
   std::atomic<bool> closing{false};  ///< set by Run::close(); pushes refused
   std::atomic<bool> closed{false};   ///< files closed, final state written
@@ -185,10 +182,20 @@ struct StreamState {
   std::array<OutChain, kRunChannels> out{};         ///< encoded, not yet written
   std::array<std::uint64_t, kRunChannels> encoded_count{};
   std::array<bool, kRunChannels> unsynced{};        ///< written since listed in a wave
-  std::array<std::array<char, 4>, 2> carry{};       ///< incomplete UTF-8 tail of stdout/stderr
-  std::array<std::uint8_t, 2> carry_len{};
+  std::uint64_t expected = 1;                        ///< the next ticket to sequence
+  std::vector<Item> early;                           ///< tickets that arrived before `expected`, by t % size
+  std::size_t early_count = 0;
+  Control* close = nullptr;                          ///< a close waiting for its tickets
+  /// Incomplete UTF-8 tails held back per producer, for stdout [0] and stderr [1].
+  struct Carry {
+    std::uint64_t producer;
+    std::array<char, 4> bytes;
+    std::uint8_t len;
+  };
+  std::array<std::vector<Carry>, 2> carries;
   bool closed_seq = false;                           ///< the sequencer took the close
   bool dirty_listed = false;                         ///< in the batch's dirty list
+  std::uint64_t checkpoints = 0;                     ///< slots reserved (sequencer's count)
   bool target_listed = false;                        ///< in the accumulating wave's targets
   int tasks_in_flight = 0;
   std::uint64_t state_gen = 0;          ///< bumped on each change that needs a state.json
@@ -217,7 +224,6 @@ struct SyncTask {
 struct Wave {
   std::vector<SyncTask> tasks;
   std::vector<std::pair<StreamState*, std::uint64_t>> stream_targets;
-  std::vector<std::pair<ProducerSlot*, std::uint64_t>> slot_targets;
   std::vector<std::int64_t> push_ns;  ///< of every record it acknowledges
   std::uint64_t release_bytes = 0;    ///< budget returned when done
   std::int64_t started_ns = 0;
@@ -225,11 +231,10 @@ struct Wave {
   std::atomic<std::size_t> next{0};
   std::atomic<unsigned> workers{0};
   Control done_msg;
-  bool empty() const { return tasks.empty() && stream_targets.empty() && slot_targets.empty() && release_bytes == 0; }
+  bool empty() const { return tasks.empty() && stream_targets.empty() && release_bytes == 0; }
   void clear() {
     tasks.clear();
     stream_targets.clear();
-    slot_targets.clear();
     push_ns.clear();
     release_bytes = 0;
   }
@@ -264,7 +269,20 @@ struct EngineCore {
   std::int64_t record_limit;
 
   Queue queue;
+  ControlQueue controls;
   BlockPool blocks;
+
+  // Waking the sequencer (an eventcount): it sets `sleeping`, looks at the
+  // queues once more, then waits on `wake`; a sender enqueues, fences, and
+  // signals only if it sees `sleeping`. No syscall per push while it is busy.
+  alignas(64) std::atomic<bool> sleeping{false};
+  moodycamel::LightweightSemaphore wake;
+  /// Any thread, after an enqueue.
+  void nudge() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sleeping.load(std::memory_order_relaxed)) wake.signal();
+  }
+  std::atomic<std::uint64_t> slots_version{0};  ///< bumped when a slot is added
 
   // budget (producers add, the sequencer releases):
   alignas(64) std::atomic<std::int64_t> in_flight{0};
@@ -291,16 +309,16 @@ struct EngineCore {
   std::mutex slots_mu;
   std::vector<std::unique_ptr<ProducerSlot>> slots;
   std::vector<ProducerSlot*> free_slots;
+  std::uint64_t next_producer_id = 0;
 
   std::unique_ptr<SyncPool> sync_pool;
   std::thread sequencer;
 
   /// Any thread: sends a control and waits for its answer.
   void send_control(Control& c);
-  /// Any thread: blocks until every ticket pushed before the call is resolved.
-  void barrier();
-  /// Any thread: waits until slot->resolved >= ticket.
-  void wait_resolved(ProducerSlot* slot, std::uint64_t ticket);
+  /// Any thread: waits until the run has acknowledged seq `seq` (true), or
+  /// has failed (false).
+  bool wait_durable(StreamState& s, std::uint64_t seq);
   /// Producer threads: reserve budget for n bytes (may wait, or fail with would_block).
   Status admit(std::size_t n);
   /// Sequencer: return budget and wake waiting producers.

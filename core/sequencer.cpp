@@ -16,7 +16,8 @@
 namespace runlog::detail {
 namespace {
 
-constexpr std::size_t kBulk = 1024;  // items taken off the queue per call
+constexpr std::size_t kBulk = 128;  // items taken from one producer per turn
+constexpr std::uint64_t kAfterClose = UINT64_MAX;  // Control::wait_seq of a close that follows another
 
 class Sequencer {
  public:
@@ -35,15 +36,18 @@ class Sequencer {
 
  private:
   // ---- records
-  void process(Item& it);
+  std::size_t take_round(bool* drained);
+  void arrive(Item& it);
+  void sequence(Item& it);
   void process_chunk(Item& it);
   void process_event(Item& it);
+  void drop(Item& it);
   void emit_chunk(StreamState& s, Channel ch, std::int64_t created_ms, std::int64_t push_ns, const char* data,
                   std::size_t n);
   void emit_event(StreamState& s, EventType type, std::int64_t exit_code, std::int64_t created_ms,
                   std::int64_t push_ns, std::string_view fragment);
-  void refuse(Item& it);
-  void note_slot(Item& it, std::uint64_t seq);
+  void taken(Item& it);
+  void open_batch();
   void append_line(StreamState& s, Channel ch, const char* line, std::size_t n);
   char* line_buffer(std::size_t bound);
   void mark_dirty(StreamState& s);
@@ -52,6 +56,7 @@ class Sequencer {
 
   // ---- controls
   void process_control(Control& c);
+  void take_close(StreamState& s);
   void check_pending();
   void finish_close(StreamState& s);
 
@@ -91,6 +96,8 @@ class Sequencer {
 
   EngineCore& core_;
   std::vector<Item> items_;
+  std::vector<ProducerSlot*> slots_;  // the engine's slots, as of slots_version_
+  std::uint64_t slots_version_ = ~std::uint64_t{0};
   std::vector<char> line_;
   std::vector<char> joined_;  // carry + chunk, when a character was split across pushes
   std::vector<Page*> page_pool_;
@@ -98,7 +105,6 @@ class Sequencer {
 
   // the current batch (encoded, not yet written)
   std::vector<StreamState*> dirty_;
-  std::vector<ProducerSlot*> touched_;
   std::vector<std::int64_t> batch_push_ns_;
   std::uint64_t batch_release_ = 0;
   std::size_t batch_bytes_ = 0;
@@ -117,19 +123,56 @@ class Sequencer {
   StreamState* lru_tail_ = nullptr;
 };
 
+// Takes a small bulk from each producer in turn (fair: a run's tickets from
+// different producers arrive close together, so the reorder rings stay small);
+// controls first. Returns how many items it took.
+std::size_t Sequencer::take_round(bool* drained) {
+  Control* controls[64];
+  std::size_t took = 0;
+  for (;;) {
+    std::size_t n = core_.controls.try_dequeue_bulk(controls, 64);
+    for (std::size_t i = 0; i < n; ++i) process_control(*controls[i]);
+    took += n;
+    if (n < 64) break;
+  }
+  const std::uint64_t version = core_.slots_version.load(std::memory_order_acquire);
+  if (version != slots_version_) {
+    std::lock_guard<std::mutex> lock(core_.slots_mu);
+    slots_.clear();
+    for (auto& slot : core_.slots) slots_.push_back(slot.get());
+    slots_version_ = version;
+  }
+  *drained = true;
+  for (ProducerSlot* slot : slots_) {
+    std::size_t n = core_.queue.try_dequeue_bulk_from_producer(slot->token, items_.begin(), kBulk);
+    for (std::size_t i = 0; i < n; ++i) arrive(items_[i]);
+    if (n == kBulk) *drained = false;
+    took += n;
+  }
+  return took;
+}
+
 void Sequencer::run() {
-  moodycamel::ConsumerToken ctok(core_.queue);
   const std::int64_t delay_ns = core_.options.maxBatchDelay.count() * 1000;
   for (;;) {
-    std::int64_t timeout_us = 100'000;
-    if (batch_open_) {
-      std::int64_t left = batch_started_ns_ + delay_ns - mono_ns();
-      timeout_us = std::max<std::int64_t>(0, left / 1000);
+    bool drained = true;
+    std::size_t took = take_round(&drained);
+    if (took == 0) {
+      // Nothing anywhere: sleep until a sender nudges, the batch is due, or a
+      // while has passed (the eventcount's timeout is only a safety net).
+      std::int64_t timeout_us = 100'000;
+      if (batch_open_) {
+        std::int64_t left = batch_started_ns_ + delay_ns - mono_ns();
+        timeout_us = std::max<std::int64_t>(0, left / 1000);
+      }
+      if (timeout_us > 0 && !shutdown_) {
+        core_.sleeping.store(true, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (core_.queue.size_approx() == 0 && core_.controls.size_approx() == 0) core_.wake.wait(timeout_us);
+        core_.sleeping.store(false, std::memory_order_relaxed);
+        took = take_round(&drained);
+      }
     }
-    std::size_t n = core_.queue.wait_dequeue_bulk_timed(ctok, items_.begin(), kBulk, timeout_us);
-    for (std::size_t i = 0; i < n; ++i) process(items_[i]);
-
-    bool drained = n < kBulk;
     if (batch_open_) {
       bool full = batch_bytes_ >= core_.options.maxBatchBytes;
       bool late = mono_ns() - batch_started_ns_ >= delay_ns;
@@ -140,41 +183,69 @@ void Sequencer::run() {
     if (core_.descriptors.load(std::memory_order_relaxed) > static_cast<std::int64_t>(core_.options.openFileLimit))
       evict_idle();
     if (shutdown_ && !batch_open_ && in_flight_ == nullptr && next_wave_->empty() && pending_.empty() &&
-        core_.queue.size_approx() == 0)
+        core_.queue.size_approx() == 0 && core_.controls.size_approx() == 0)
       break;
   }
 }
 
 // ------------------------------------------------------------------ records
 
-void Sequencer::process(Item& it) {
-  switch (it.kind) {
-    case Kind::chunk: process_chunk(it); break;
-    case Kind::event: process_event(it); break;
-    case Kind::control: process_control(*it.control); break;
+// Records of a run are sequenced in ticket order, whatever order the queue
+// hands them over in: a ticket that comes early waits in the run's ring.
+void Sequencer::arrive(Item& it) {
+  StreamState& s = *it.stream;
+  if (it.ticket != s.expected) {
+    std::size_t ahead = static_cast<std::size_t>(it.ticket - s.expected);
+    if (ahead >= s.early.size()) {  // grow (rare): re-place what waits
+      std::size_t size = s.early.empty() ? 64 : s.early.size();
+      while (size <= ahead) size *= 2;
+      std::vector<Item> grown(size);  // a power of two
+      for (Item& e : s.early)
+        if (e.stream != nullptr) grown[e.ticket & (size - 1)] = e;
+      s.early.swap(grown);
+    }
+    s.early[it.ticket & (s.early.size() - 1)] = it;
+    ++s.early_count;
+    return;
   }
+  sequence(it);
+  while (s.early_count > 0) {
+    Item& next = s.early[s.expected & (s.early.size() - 1)];
+    if (next.stream == nullptr || next.ticket != s.expected) break;
+    Item ready = next;
+    next = Item{};
+    --s.early_count;
+    sequence(ready);
+  }
+  if (s.close != nullptr && s.expected > s.close->close_at) take_close(s);
 }
 
-void Sequencer::note_slot(Item& it, std::uint64_t seq) {
-  ProducerSlot* slot = it.slot;
-  RingEntry& e = slot->ring[it.ticket & (kRingSize - 1)];
-  e.ticket.store(0, std::memory_order_relaxed);
-  e.seq.store(seq, std::memory_order_relaxed);
-  e.ticket.store(it.ticket, std::memory_order_release);
-  slot->processed = it.ticket;
-  if (!slot->listed) {
-    slot->listed = true;
-    touched_.push_back(slot);
-  }
-  batch_release_ += it.len;
+void Sequencer::sequence(Item& it) {
+  StreamState& s = *it.stream;
+  ++s.expected;
+  // closed_seq: cannot happen (a push checks `closing` before taking a ticket,
+  // and close waits for every ticket taken before it); kept as a guard.
+  if (s.failed.load(std::memory_order_relaxed) || s.closed_seq) return drop(it);
+  if (it.kind == Kind::chunk) process_chunk(it);
+  else process_event(it);
+}
+
+// A record of a failed run: its budget and memory go back; its ticket reports
+// the run's error.
+void Sequencer::drop(Item& it) { taken(it); }
+
+void Sequencer::open_batch() {
   if (!batch_open_) {
     batch_open_ = true;
     batch_started_ns_ = mono_ns();
   }
-  core_.blocks.release(it.block, 1);
 }
 
-void Sequencer::refuse(Item& it) { note_slot(it, 0); }
+void Sequencer::taken(Item& it) {
+  batch_release_ += it.len;
+  open_batch();
+  if (it.block != nullptr) core_.blocks.release(it.block, 1);
+}
 
 char* Sequencer::line_buffer(std::size_t bound) {
   if (line_.size() < bound) line_.resize(bound);
@@ -222,25 +293,30 @@ void Sequencer::emit_chunk(StreamState& s, Channel ch, std::int64_t created_ms, 
 
 void Sequencer::process_chunk(Item& it) {
   StreamState& s = *it.stream;
-  if (s.closed_seq || s.failed.load(std::memory_order_relaxed)) return refuse(it);
   const Channel ch = static_cast<Channel>(it.aux);
-  const int ci = ch == Channel::stdout_ ? 0 : 1;
+  auto& carries = s.carries[ch == Channel::stdout_ ? 0 : 1];
   const char* data = it.data;
   std::size_t n = it.len;
-  if (s.carry_len[ci] > 0) {  // a character split across pushes: join it back
-    joined_.resize(s.carry_len[ci] + n);
-    std::memcpy(joined_.data(), s.carry[ci].data(), s.carry_len[ci]);
-    std::memcpy(joined_.data() + s.carry_len[ci], data, n);
+  // A character this producer split across pushes is joined back.
+  auto held = std::find_if(carries.begin(), carries.end(),
+                           [&](const StreamState::Carry& c) { return c.producer == it.producer; });
+  if (held != carries.end()) {
+    joined_.resize(held->len + n);
+    std::memcpy(joined_.data(), held->bytes.data(), held->len);
+    std::memcpy(joined_.data() + held->len, data, n);
     data = joined_.data();
     n = joined_.size();
-    s.carry_len[ci] = 0;
+    carries.erase(held);
   }
-  std::size_t tail = utf8_incomplete_tail(data, n);
+  std::size_t tail = it.final ? 0 : utf8_incomplete_tail(data, n);
   std::size_t body = n - tail;
-  std::memcpy(s.carry[ci].data(), data + body, tail);
-  s.carry_len[ci] = static_cast<std::uint8_t>(tail);
+  if (tail > 0) {
+    StreamState::Carry c{it.producer, {}, static_cast<std::uint8_t>(tail)};
+    std::memcpy(c.bytes.data(), data + body, tail);
+    carries.push_back(c);
+  }
   emit_chunk(s, ch, it.created_ms, it.push_ns, data, body);
-  note_slot(it, s.next_seq - 1);
+  taken(it);
 }
 
 void Sequencer::apply_event_to_state(StreamState& s, EventType type, std::int64_t exit_code,
@@ -297,12 +373,11 @@ void Sequencer::emit_event(StreamState& s, EventType type, std::int64_t exit_cod
 
 void Sequencer::process_event(Item& it) {
   StreamState& s = *it.stream;
-  if (s.closed_seq || s.failed.load(std::memory_order_relaxed)) return refuse(it);
   std::int64_t exit_code;
   std::memcpy(&exit_code, it.data, sizeof exit_code);
   std::string_view fragment(it.data + sizeof exit_code, it.len - sizeof exit_code);
   emit_event(s, static_cast<EventType>(it.aux), exit_code, it.created_ms, it.push_ns, fragment);
-  note_slot(it, s.next_seq - 1);
+  taken(it);
 }
 
 // ----------------------------------------------------------------- controls
@@ -324,16 +399,23 @@ void Sequencer::process_control(Control& c) {
     default: break;
   }
   StreamState& s = *c.stream;
-  if (c.op == Control::Op::close_run && (s.closed_seq || s.failed.load(std::memory_order_relaxed))) {
-    // A failed run is closed as it stands; a second close waits for the first.
-    s.closed_seq = true;
-    c.wait_seq = s.next_seq - 1;
-    c.wait_state_gen = s.state_gen;
-    pending_.push_back(&c);
+  if (c.op == Control::Op::close_run) {
+    if (s.closed_seq || s.close != nullptr || s.failed.load(std::memory_order_relaxed)) {
+      // A failed run is closed as it stands; a second close waits for the first.
+      c.wait_seq = kAfterClose;
+      pending_.push_back(&c);
+      if (!s.closed_seq && s.close == nullptr) {  // failed: nothing more will be written
+        s.closed_seq = true;
+      }
+      return;
+    }
+    s.close = &c;
+    if (s.expected > c.close_at) take_close(s);
     return;
   }
   if (s.failed.load(std::memory_order_relaxed)) return c.complete(s.error);
-  if (s.closed_seq) return c.complete(Status(Errc::closed, 0, fmt::format("run {} is closed", s.key)));
+  if (s.closed_seq || s.close != nullptr)
+    return c.complete(Status(Errc::closed, 0, fmt::format("run {} is closed", s.key)));
   const std::int64_t now_ms = now_unix_ms();
   switch (c.op) {
     case Control::Op::patch_state: {
@@ -356,66 +438,81 @@ void Sequencer::process_control(Control& c) {
       return;
     }
     case Control::Op::reserve_checkpoint: {
-      Status st = ensure_open(s);
+      // Dekker with Run::close(): either close sees this ticket, or we see `closing`.
+      if (s.closing.load(std::memory_order_seq_cst))
+        return c.complete(Status(Errc::closed, 0, fmt::format("run {} is closed", s.key)));
       std::uint64_t n = 0;
       {
         std::lock_guard<std::mutex> lock(s.state_mu);
-        n = s.state.checkpointSeq + 1;
+        n = std::max(s.checkpoints, s.state.checkpointSeq) + 1;
       }
+      Status st = ensure_open(s);
       if (st.ok()) st = s.storage->make_checkpoint(n);
       if (!st.ok()) return c.complete(st);
+      s.checkpoints = n;
+      // The event takes the next ticket, so it is sequenced after everything
+      // already pushed to the run.
       std::string data = fmt::format(R"({{"slot":{}}})", n);
       std::string message = fmt::format("checkpoint slot {} reserved", n);
       std::string fragment = encode_event_fragment(random_uuid(), EventType::checkpoint_slot_reserved,
                                                    LogLevel::info, now_ms, message, data);
-      emit_event(s, EventType::checkpoint_slot_reserved, kNoExitCode, now_ms, wall_ns(), fragment);
+      const std::int64_t no_code = kNoExitCode;
+      Item it;
+      it.stream = &s;
+      it.kind = Kind::event;
+      it.aux = static_cast<std::uint8_t>(EventType::checkpoint_slot_reserved);
+      it.created_ms = now_ms;
+      it.push_ns = wall_ns();
+      it.len = static_cast<std::uint32_t>(sizeof no_code + fragment.size());
+      it.block = BlockPool::make_large(it.len);
+      std::memcpy(it.block->data(), &no_code, sizeof no_code);
+      std::memcpy(it.block->data() + sizeof no_code, fragment.data(), fragment.size());
+      it.data = it.block->data();
+      core_.in_flight.fetch_add(it.len, std::memory_order_relaxed);  // released like any record
+      it.ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
       c.value = n;
-      c.wait_seq = s.next_seq - 1;
-      c.wait_state_gen = s.state_gen;
+      c.wait_seq = s.base + it.ticket;
       pending_.push_back(&c);
-      if (!batch_open_) {
-        batch_open_ = true;
-        batch_started_ns_ = mono_ns();
-      }
-      return;
-    }
-    case Control::Op::close_run: {
-      // An incomplete character left at the end of a channel becomes U+FFFD now.
-      for (int ci = 0; ci < 2; ++ci) {
-        if (s.carry_len[ci] == 0) continue;
-        Channel ch = ci == 0 ? Channel::stdout_ : Channel::stderr_;
-        std::array<char, 4> tail = s.carry[ci];
-        std::size_t n = s.carry_len[ci];
-        s.carry_len[ci] = 0;
-        emit_chunk(s, ch, now_ms, wall_ns(), tail.data(), n);
-        if (!batch_open_) {
-          batch_open_ = true;
-          batch_started_ns_ = mono_ns();
-        }
-      }
-      s.closed_seq = true;
-      {
-        std::lock_guard<std::mutex> lock(s.state_mu);
-        s.state.updatedAt = iso_ms(now_ms);
-      }
-      ++s.state_gen;
-      s.state_needed_seq = s.next_seq - 1;
-      schedule_state(s);
-      c.wait_seq = s.next_seq - 1;
-      c.wait_state_gen = s.state_gen;
-      pending_.push_back(&c);
+      arrive(it);
       return;
     }
     default: return;
   }
 }
 
+// Every ticket taken before close() is sequenced: flush what producers held
+// back (as U+FFFD with its bytes), then wait for the last wave and state.json.
+void Sequencer::take_close(StreamState& s) {
+  Control& c = *s.close;
+  s.close = nullptr;
+  const std::int64_t now_ms = now_unix_ms();
+  for (int ci = 0; ci < 2; ++ci) {
+    const Channel ch = ci == 0 ? Channel::stdout_ : Channel::stderr_;
+    for (const StreamState::Carry& held : s.carries[ci]) {
+      if (s.failed.load(std::memory_order_relaxed)) break;
+      emit_chunk(s, ch, now_ms, wall_ns(), held.bytes.data(), held.len);
+      open_batch();
+    }
+    s.carries[ci].clear();
+  }
+  s.closed_seq = true;
+  {
+    std::lock_guard<std::mutex> lock(s.state_mu);
+    s.state.updatedAt = iso_ms(now_ms);
+  }
+  ++s.state_gen;
+  s.state_needed_seq = s.next_seq - 1;
+  schedule_state(s);
+  c.wait_seq = s.next_seq - 1;
+  c.wait_state_gen = s.state_gen;
+  pending_.push_back(&c);
+}
+
 void Sequencer::finish_close(StreamState& s) {
   if (s.closed.load(std::memory_order_relaxed)) return;
-  if (s.storage->files_open()) {
+  if (s.storage->files_open())
     core_.descriptors.fetch_sub(s.storage->descriptor_count(), std::memory_order_relaxed);
-    s.storage->close_files();
-  }
+  s.storage->release();
   lru_unlink(s);
   {
     std::lock_guard<std::mutex> lock(core_.runs_mu);
@@ -430,11 +527,23 @@ void Sequencer::check_pending() {
   for (Control* c : pending_) {
     StreamState& s = *c->stream;
     bool failed = s.failed.load(std::memory_order_relaxed);
-    bool ready = failed || (s.durable.load(std::memory_order_relaxed) >= c->wait_seq &&
-                            s.state_written_gen >= c->wait_state_gen);
-    if (ready && c->op == Control::Op::close_run) {
-      if (s.tasks_in_flight > 0 || (!failed && s.state_task_listed)) ready = false;
-      else finish_close(s);
+    bool ready;
+    if (c->wait_seq == kAfterClose) {  // a second close, or the close of a failed run
+      ready = s.closed.load(std::memory_order_relaxed) || (failed && s.close == nullptr);
+      if (ready && failed) {
+        if (s.tasks_in_flight > 0) ready = false;
+        else finish_close(s);
+      }
+    } else {
+      bool durable = s.durable.load(std::memory_order_relaxed) >= c->wait_seq;
+      // A checkpoint's state.json generation is known once its event is sequenced.
+      if (durable && c->op == Control::Op::reserve_checkpoint && c->wait_state_gen == 0)
+        c->wait_state_gen = s.state_gen;
+      ready = failed || (durable && s.state_written_gen >= c->wait_state_gen);
+      if (ready && c->op == Control::Op::close_run) {
+        if (s.tasks_in_flight > 0 || (!failed && s.state_task_listed)) ready = false;
+        else finish_close(s);
+      }
     }
     if (!ready) {
       pending_[keep++] = c;
@@ -520,16 +629,11 @@ void Sequencer::write_batch() {
   core_.n_batches.fetch_add(1, std::memory_order_relaxed);
   if (batch_mode()) {
     for (auto& [s, target] : next_wave_->stream_targets) target = s->appended.load(std::memory_order_relaxed);
-    for (ProducerSlot* slot : touched_) {
-      slot->listed = false;
-      next_wave_->slot_targets.push_back({slot, slot->processed});
-    }
     next_wave_->push_ns.insert(next_wave_->push_ns.end(), batch_push_ns_.begin(), batch_push_ns_.end());
     next_wave_->release_bytes += batch_release_;
   } else {
     acknowledge_now();
   }
-  touched_.clear();
   batch_push_ns_.clear();
   batch_release_ = 0;
   batch_bytes_ = 0;
@@ -541,10 +645,6 @@ void Sequencer::write_batch() {
 void Sequencer::acknowledge_now() {
   const std::int64_t now = wall_ns();
   for (std::int64_t t : batch_push_ns_) core_.ack_latency.record(now - t);
-  for (ProducerSlot* slot : touched_) {
-    slot->listed = false;
-    slot->resolved.store(slot->processed, std::memory_order_release);
-  }
   core_.release_budget(batch_release_);
   check_pending();
   core_.publish_resolution();
@@ -619,10 +719,6 @@ void Sequencer::wave_done(Wave& w) {
   }
   const std::int64_t now = wall_ns();
   for (std::int64_t t : w.push_ns) core_.ack_latency.record(now - t);
-  for (auto& [slot, ticket] : w.slot_targets) {
-    if (ticket > slot->resolved.load(std::memory_order_relaxed))
-      slot->resolved.store(ticket, std::memory_order_release);
-  }
   if (!w.tasks.empty()) core_.n_waves.fetch_add(1, std::memory_order_relaxed);
   core_.release_budget(w.release_bytes);
   w.clear();

@@ -51,8 +51,11 @@ class RunStorage {
   /// Sequencer: checkpoints/<n>/ created and its entry synced.
   virtual Status make_checkpoint(std::uint64_t n) = 0;
   /// Sequencer: drop / regain the descriptors (open-file limit). files_open()
-  /// tells which. descriptor_count() is what an open run holds.
+  /// tells which. descriptor_count() is what close_files() gives back; the run
+  /// keeps one more descriptor, the writer's lock, until release().
   virtual void close_files() = 0;
+  /// Sequencer: closes everything and drops the writer's lock (the run is closed).
+  virtual void release() = 0;
   virtual Status reopen_files() = 0;
   virtual bool files_open() const = 0;
   virtual int descriptor_count() const = 0;

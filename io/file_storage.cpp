@@ -23,10 +23,11 @@ class FileRunStorage final : public detail::RunStorage {
   Status write_state(const RunStateSnapshot& state) override { return io::write_state(*files_.dir, state, layout_); }
   Status write_durable(std::uint64_t seq) override { return write_durable_seq(*files_.durable_seq, seq); }
   Status make_checkpoint(std::uint64_t n) override { return create_checkpoint_dir(*files_.dir, n, layout_); }
-  void close_files() override { files_.close(); }
+  void close_files() override { files_.evict(); }
+  void release() override { files_.close(); }
   Status reopen_files() override { return reopen_run_files(root_, task_, run_, &files_); }
   bool files_open() const override { return files_.is_open(); }
-  int descriptor_count() const override { return 2 + kRunChannels; }
+  int descriptor_count() const override { return RunFiles::kEvictable; }
   std::string describe(Channel ch) const override {
     return fmt::format("{}/{}/{}/{}", root_.path(), task_, run_, channel_file_name(ch));
   }

@@ -53,6 +53,15 @@ class File {
   virtual Result<std::uint64_t> size() = 0;
   /// The path relative to the Fs root it was opened under, for messages.
   virtual const std::string& path() const = 0;
+
+  /// Takes an exclusive lock on the whole file, held until this File is
+  /// destroyed (an open-file-description lock, fcntl F_OFD_SETLK: it conflicts
+  /// with any other open of the file, in this process or another). refused when
+  /// another holds it. A writer holds it on durable.seq while the run is open.
+  virtual Status lock_exclusive() { return Status::OK(); }
+  /// Whether another open of the file holds a lock on it (F_OFD_GETLK). This is
+  /// how readers tell a live run (a writer has it open) from a finished one.
+  virtual Result<bool> locked_by_other() { return false; }
 };
 
 enum class OpenMode : std::uint8_t {

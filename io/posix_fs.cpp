@@ -111,6 +111,25 @@ class PosixFile final : public File {
 
   const std::string& path() const override { return path_; }
 
+  Status lock_exclusive() override {
+    struct flock lk{};
+    lk.l_type = F_WRLCK;
+    lk.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file
+    if (::fcntl(fd_, F_OFD_SETLK, &lk) == 0) return Status::OK();
+    int e = errno;
+    if (e == EAGAIN || e == EACCES)
+      return Status(Errc::refused, e, "lock " + path_ + ": the run is open in another writer");
+    return Status::FromErrno(e, "lock " + path_);
+  }
+
+  Result<bool> locked_by_other() override {
+    struct flock lk{};
+    lk.l_type = F_RDLCK;
+    lk.l_whence = SEEK_SET;
+    if (::fcntl(fd_, F_OFD_GETLK, &lk) != 0) return Status::FromErrno(errno, "query lock " + path_);
+    return lk.l_type != F_UNLCK;
+  }
+
  private:
   Status write_error(int e, std::uint64_t offset) const {
     return Status::FromErrno(e, "write " + path_ + " at offset " + std::to_string(offset));

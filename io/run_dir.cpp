@@ -329,7 +329,10 @@ Status reopen_run_files(Dir& runs_root, std::string_view task_id, std::string_vi
   RUNLOG_RETURN_IF_ERROR(runs_root.open_dir(task_id, false, 0).get(task));
   RunFiles f;
   RUNLOG_RETURN_IF_ERROR(task->open_dir(run_id, false, 0).get(f.dir));
-  RUNLOG_RETURN_IF_ERROR(open_files(*f.dir, OpenMode::read_write, 0, &f));
+  for (int c = 0; c < kRunChannels; ++c)
+    RUNLOG_RETURN_IF_ERROR(
+        f.dir->open_file(channel_file_name(static_cast<Channel>(c)), OpenMode::read_write, 0).get(f.channel[c]));
+  f.durable_seq = std::move(files->durable_seq);
   *files = std::move(f);
   return Status::OK();
 }
@@ -351,6 +354,8 @@ Result<RecoveredRun> open_run_dir(Dir& runs_root, const RunMetadata& meta, const
     RUNLOG_RETURN_IF_ERROR(run.open_dir(sub, true, opts.dir_mode).get(d));
   }
   RUNLOG_RETURN_IF_ERROR(open_files(run, OpenMode::create, opts.file_mode, &f));
+  // Nothing is read or changed under another writer.
+  RUNLOG_RETURN_IF_ERROR(f.durable_seq->lock_exclusive());
 
   // 2. meta.json: as on disk, or the caller's when missing.
   bool meta_on_disk = false;

@@ -30,13 +30,22 @@ struct LayoutOptions {
 };
 
 /// The open descriptors of one run folder. Owned by the engine's sequencer.
+/// durable.seq carries the writer's lock (File::lock_exclusive) for as long as
+/// the run is open, so it stays open when idle files are closed (evict()).
 struct RunFiles {
   std::unique_ptr<Dir> dir;                              ///< the run folder
   std::array<std::unique_ptr<File>, kRunChannels> channel;  ///< indexed by Channel
-  std::unique_ptr<File> durable_seq;                     ///< durable.seq
-  /// Closes everything (drops the descriptors).
+  std::unique_ptr<File> durable_seq;                     ///< durable.seq, locked
+  /// Closes everything (drops the descriptors and the lock).
   void close() { *this = RunFiles{}; }
+  /// Closes the folder and the channel files; durable.seq and its lock stay.
+  void evict() {
+    dir.reset();
+    for (auto& c : channel) c.reset();
+  }
   bool is_open() const { return dir != nullptr; }
+  /// Descriptors that evict() gives back.
+  static constexpr int kEvictable = 1 + kRunChannels;
 };
 
 /// What open_run_dir() found and did.
@@ -61,6 +70,8 @@ struct RecoveredRun {
 /// tails cut, every channel cut back to the gap-free prefix 1..N, each cut
 /// fdatasync-ed; state.json and durable.seq rewritten when they disagree.
 ///
+/// Before anything is changed, durable.seq is locked (File::lock_exclusive):
+/// a run open in another writer is refused, never recovered under it.
 /// REQUIRES: meta.taskId and meta.runId are valid ids (core/ids.h).
 /// Errors: corruption (file and byte offset named; nothing rewritten),
 /// refused (a symlink/FIFO/device/hard link in the layout), io_error.
@@ -68,9 +79,9 @@ struct RecoveredRun {
 Result<RecoveredRun> open_run_dir(Dir& runs_root, const RunMetadata& meta, const LayoutOptions& opts,
                                   RunFiles* files);
 
-/// Reopens the descriptors of a run folder that open_run_dir() recovered
-/// earlier in this process (used after closing idle runs under the open-file
-/// limit). No recovery, no creation.
+/// Reopens the folder and channel files of a run that open_run_dir() recovered
+/// earlier in this process and RunFiles::evict() closed (the open-file limit).
+/// No recovery, no creation; files->durable_seq is kept as it is.
 Status reopen_run_files(Dir& runs_root, std::string_view task_id, std::string_view run_id, RunFiles* files);
 
 /// Replaces state.json atomically (temp, fdatasync, rename, fsync folder).

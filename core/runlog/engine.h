@@ -58,25 +58,26 @@ struct EngineStats {
   double ackP50Us = 0, ackP99Us = 0, ackP999Us = 0, ackMaxUs = 0;
 };
 
-/// What a push returns: awaitable for the record's seq and its durability, or
-/// dropped (free). Trivially copyable; valid while the engine lives.
+/// What a push returns: the record's seq (known at once) and a way to wait
+/// until it is acknowledged. Trivially copyable, free to drop; valid while the
+/// engine lives.
 class Ticket {
  public:
   Ticket() = default;
+  /// The seq the record has: a run's records are sequenced in the order their
+  /// pushes took their tickets (one atomic increment per push).
+  std::uint64_t seq() const { return seq_; }
   /// Waits until the record is acknowledged (durable under Durability::batch,
-  /// written under none) and returns its seq; or the error that failed it
-  /// (failed_stream with the OS error and path, or closed).
-  /// A seq is remembered for the 4,096 most recent pushes of the producer; a
-  /// ticket awaited later still reports durability exactly and returns seq 0.
+  /// written under none) and returns its seq, or the error that fail-stopped
+  /// the run (failed_stream-style io_error with the OS error and path).
   /// Thread: any.
   Result<std::uint64_t> wait() const;
 
  private:
   friend class Producer;
-  Ticket(detail::ProducerSlot* p, detail::StreamState* s, std::uint64_t t) : slot_(p), stream_(s), ticket_(t) {}
-  detail::ProducerSlot* slot_ = nullptr;
+  Ticket(detail::StreamState* s, std::uint64_t seq) : stream_(s), seq_(seq) {}
   detail::StreamState* stream_ = nullptr;
-  std::uint64_t ticket_ = 0;
+  std::uint64_t seq_ = 0;
 };
 
 /// A handle to one open run: cheap to copy, valid while the engine lives.
@@ -98,8 +99,8 @@ class Run {
   /// What recovery cut when this run was reopened (empty for a new or clean run).
   std::vector<std::string> repairs() const;
 
-  /// Barrier: returns once every record pushed to this run before the call
-  /// (by any thread) is acknowledged; the run's error otherwise.
+  /// Barrier: returns once every record whose push returned before the call
+  /// (on any thread) is acknowledged; the run's error otherwise.
   Status flush() const;
   /// Applies the patch, then replaces state.json atomically; returns once it is durable.
   Status patch_state(const RunStatePatch& patch) const;
@@ -132,7 +133,10 @@ class Producer {
   Producer& operator=(const Producer&) = delete;
 
   /// Pushes a chunk of a worker's stdout/stderr: any bytes. Copied once; never
-  /// blocks on I/O; waits only for budget (OverBudget::block).
+  /// blocks on I/O; waits only for budget (OverBudget::block). A push that
+  /// returns before another push starts (on any thread, e.g. after a join)
+  /// gets the lower seq. An incomplete UTF-8 character at the end is held back
+  /// and joined with this producer's next chunk on the same channel.
   /// A push over Options::recordLimit becomes several consecutive records,
   /// split at character boundaries; the Ticket is the last one's.
   /// Errors: closed, failed_stream; would_block (nothing of the push was
@@ -170,8 +174,7 @@ class Engine {
   /// the calling thread.
   Result<Run> open_run(const RunMetadata& meta);
 
-  /// Barrier: returns once every record pushed to any run before the call is
-  /// acknowledged; the first error among them otherwise.
+  /// Barrier: Run::flush() of every open run; the first error among them.
   Status flush();
   /// Closes every open run (as Run::close). Returns the first error.
   Status close_all();

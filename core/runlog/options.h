@@ -56,8 +56,9 @@ struct Options {
   /// Mode of new folders (default 0700) and files (default 0600): logs carry secrets.
   mode_t dirMode = 0700;
   mode_t fileMode = 0600;
-  /// Most descriptors held open for run files; idle runs' files are closed
-  /// beyond it and reopened on demand. Default 1024; at least 16.
+  /// Most descriptors held open for run folders and channel files; idle runs'
+  /// are closed beyond it and reopened on demand. Each open run also keeps
+  /// durable.seq open (it carries the writer's lock). Default 1024; at least 16.
   std::size_t openFileLimit = 1024;
   /// Threads that fdatasync the files of one batch concurrently. Default 8; 1 ..= 256.
   unsigned syncThreads = 8;

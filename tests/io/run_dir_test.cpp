@@ -417,3 +417,58 @@ TEST_F(RunDirTest, SymlinkedTaskOrRunFolderIsRefused) {
 
 }  // namespace
 }  // namespace runlog::io
+
+namespace runlog::io {
+namespace {
+
+// A run open in one writer is refused to a second, before anything is read or
+// cut; a reader sees the lock; closing the writer's files releases it.
+TEST(RunDirLock, SecondWriterIsRefusedAndReadersSeeTheLock) {
+  char tmpl[] = "/tmp/runlog-lock-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string tmp = tmpl;
+  std::unique_ptr<Dir> root;
+  ASSERT_TRUE(posix_fs()->open_root(tmp + "/runs", true, 0700).get(root).ok());
+  RunMetadata meta = TestMeta();
+  RunFiles first;
+  ASSERT_TRUE(open_run_dir(*root, meta, {}, &first).ok());
+  ASSERT_TRUE(first.channel[1]->pwrite("torn", 4, 0).ok());  // what recovery would cut
+
+  RunFiles second;
+  Result<RecoveredRun> again = open_run_dir(*root, meta, {}, &second);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), Errc::refused) << again.status().to_string();
+  EXPECT_NE(again.status().message().find("durable.seq"), std::string::npos) << again.status().to_string();
+  EXPECT_EQ(std::filesystem::file_size(tmp + "/runs/t1/r1/stdout.jsonl"), 4u) << "cut under a live writer";
+
+  std::unique_ptr<Dir> task, run;
+  ASSERT_TRUE(root->open_dir("t1", false, 0).get(task).ok());
+  ASSERT_TRUE(task->open_dir("r1", false, 0).get(run).ok());
+  std::unique_ptr<File> probe;
+  ASSERT_TRUE(run->open_file("durable.seq", OpenMode::read_only, 0).get(probe).ok());
+  bool locked = false;
+  ASSERT_TRUE(probe->locked_by_other().get(locked).ok());
+  EXPECT_TRUE(locked);
+
+  first.evict();  // idle files closed: the lock stays with durable.seq
+  ASSERT_TRUE(probe->locked_by_other().get(locked).ok());
+  EXPECT_TRUE(locked);
+  ASSERT_TRUE(reopen_run_files(*root, "t1", "r1", &first).ok());
+  EXPECT_TRUE(first.is_open());
+
+  first.close();
+  ASSERT_TRUE(probe->locked_by_other().get(locked).ok());
+  EXPECT_FALSE(locked);
+  RecoveredRun r;
+  ASSERT_TRUE(open_run_dir(*root, meta, {}, &second).get(r).ok());
+  EXPECT_EQ(std::filesystem::file_size(tmp + "/runs/t1/r1/stdout.jsonl"), 0u);
+  second.close();
+  probe.reset();
+  run.reset();
+  task.reset();
+  root.reset();
+  std::filesystem::remove_all(tmp);
+}
+
+}  // namespace
+}  // namespace runlog::io
