@@ -81,12 +81,17 @@ constexpr std::array<Table, 4> make_shift_tables() {
   return t;
 }
 
+// Built once, on first use (a constant expression this large exceeds clang's
+// constexpr step limit).
 template <std::size_t L>
 struct Shift {
-  static constexpr std::array<Table, 4> tables = make_shift_tables<L>();
+  static const std::array<Table, 4>& tables() noexcept {
+    static const std::array<Table, 4> t = make_shift_tables<L>();
+    return t;
+  }
   static std::uint32_t apply(std::uint32_t x) noexcept {
-    return tables[0][x & 0xffu] ^ tables[1][(x >> 8) & 0xffu] ^ tables[2][(x >> 16) & 0xffu] ^
-           tables[3][x >> 24];
+    const auto& t = tables();
+    return t[0][x & 0xffu] ^ t[1][(x >> 8) & 0xffu] ^ t[2][(x >> 16) & 0xffu] ^ t[3][x >> 24];
   }
 };
 

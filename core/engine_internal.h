@@ -28,6 +28,17 @@
 #include "core/storage.h"
 #include "runlog/engine.h"
 
+#if defined(__SANITIZE_THREAD__)
+#define RUNLOG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RUNLOG_TSAN 1
+#endif
+#endif
+#ifndef RUNLOG_TSAN
+#define RUNLOG_TSAN 0
+#endif
+
 namespace runlog::detail {
 
 struct StreamState;
@@ -275,13 +286,27 @@ struct EngineCore {
   // Waking the sequencer (an eventcount): it sets `sleeping`, looks at the
   // queues once more, then waits on `wake`; a sender enqueues, fences, and
   // signals only if it sees `sleeping`. No syscall per push while it is busy.
-  alignas(64) std::atomic<bool> sleeping{false};
+  alignas(64) std::atomic<int> sleeping{0};
   moodycamel::LightweightSemaphore wake;
-  /// Any thread, after an enqueue.
+#if RUNLOG_TSAN
+  // ThreadSanitizer does not model standalone fences: the same handshake
+  // through read-modify-writes on `sleeping`, which it does model.
+  void nudge() {
+    if (sleeping.fetch_add(0, std::memory_order_seq_cst) != 0) wake.signal();
+  }
+  void going_to_sleep() { sleeping.exchange(1, std::memory_order_seq_cst); }
+#else
+  /// Any thread, after an enqueue: a full fence, then a plain load.
   void nudge() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleeping.load(std::memory_order_relaxed)) wake.signal();
+    if (sleeping.load(std::memory_order_relaxed) != 0) wake.signal();
   }
+  /// Sequencer, before its last look at the queues.
+  void going_to_sleep() {
+    sleeping.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+#endif
   std::atomic<std::uint64_t> slots_version{0};  ///< bumped when a slot is added
 
   // budget (producers add, the sequencer releases):

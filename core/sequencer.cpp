@@ -166,10 +166,9 @@ void Sequencer::run() {
         timeout_us = std::max<std::int64_t>(0, left / 1000);
       }
       if (timeout_us > 0 && !shutdown_) {
-        core_.sleeping.store(true, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        core_.going_to_sleep();
         if (core_.queue.size_approx() == 0 && core_.controls.size_approx() == 0) core_.wake.wait(timeout_us);
-        core_.sleeping.store(false, std::memory_order_relaxed);
+        core_.sleeping.store(0, std::memory_order_relaxed);
         took = take_round(&drained);
       }
     }
