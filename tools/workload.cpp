@@ -122,7 +122,14 @@ Result<WorkloadResult> run_workload(const WorkloadOptions& o) {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) * 7919 + 1);
       std::size_t run_index = static_cast<std::size_t>(t) % runs.size();
       std::uint64_t mine = records ? per_producer + (static_cast<std::uint64_t>(t) < records % spec.producers ? 1 : 0) : 0;
+      // Paced: record i is due at start + i / per-producer rate; sleep when
+      // ahead by more than the sleep's own granularity, else push (in bursts).
+      const double period_ns = o.rate > 0 ? 1e9 * spec.producers / o.rate : 0;
       for (std::uint64_t i = 0; records ? i < mine : !stop.load(std::memory_order_relaxed); ++i) {
+        if (period_ns > 0) {
+          const auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(period_ns * static_cast<double>(i)));
+          if (due - Clock::now() > std::chrono::microseconds(50)) std::this_thread::sleep_until(due);
+        }
         Run& run = runs[run_index];
         run_index = (run_index + 1) % runs.size();
         const std::string& text = texts[rng() % texts.size()];

@@ -30,6 +30,10 @@ struct WorkloadOptions {
   Options engine;              ///< runsRoot, durability, ...
   std::uint64_t records = 0;   ///< total records to push (0: use seconds)
   double seconds = 0;          ///< push for this long, then drain
+  /// Paced mode: records per second over all producers (each producer pushes
+  /// rate / producers, on a fixed schedule from the start, sleeping when it is
+  /// ahead). 0: as fast as possible (what `runlog demo` does).
+  double rate = 0;
   std::string task_id;         ///< runs are <task_id>/run-<i>; empty: "demo-<w>-<durability>-<ms>"
   /// Called about 10 times a second from the calling thread with records pushed so far.
   std::function<void(std::uint64_t pushed, double elapsed)> progress;
