@@ -1,0 +1,487 @@
+#!/usr/bin/env python3
+"""bench/report.py — runlog_bench's JSON (Google Benchmark --benchmark_out) to
+docs/benchmarks.md and its plots (docs/img/*.svg, drawn with gnuplot).
+
+Usage:
+  python3 bench/report.py RESULTS.json --machine MACHINE.json --out docs/benchmarks.md --img docs/img
+  python3 bench/report.py --check RESULTS.json     # smoke: every ingest benchmark ran, none failed
+
+Every figure is the median over the repetitions of one run of the suite, and every
+target is a ratio against a peer measured in that same run (TARGETS.md). Peak memory
+is the largest over the repetitions. A benchmark that reported an error has no figure:
+the report is not written (exit 1).
+
+The text between the markers <!-- notes:begin --> and <!-- notes:end --> of the
+existing page (profiling notes, written by hand) is kept when the page is rewritten.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+WORKLOADS = ["W1", "W2", "W3", "W4"]
+PEERS = ["spdlog_async", "naive_fsync_per_record", "naive_periodic_fsync", "node_writeSync", "node_writeSync_fsync100"]
+DISK = ["disk/seq_1MiB_fsync_4MiB", "disk/fdatasync_4KiB_append", "disk/fdatasync_64_files_serial",
+        "disk/fdatasync_64_files_concurrent"]
+
+
+def ingest_names():
+    names = []
+    for w in WORKLOADS:
+        names += [f"{w}/none/runlog", f"{w}/batch/runlog"]
+        if w in ("W1", "W3"):
+            names.append(f"{w}/batch/runlog/half_load")
+        if w != "W4":
+            names += [f"{w}/{p}" for p in PEERS]
+    return names + DISK
+
+
+def base_name(run_name):
+    return re.sub(r"/(iterations|repeats|min_time|threads|real_time|manual_time)(:[^/]*)?", "", run_name)
+
+
+def load(path):
+    with open(path) as f:
+        doc = json.load(f)
+    runs, errors, order = {}, [], []
+    for b in doc.get("benchmarks", []):
+        if b.get("run_type", "iteration") != "iteration":
+            continue
+        name = base_name(b.get("run_name", b["name"]))
+        if b.get("error_occurred"):
+            errors.append((name, b.get("error_message", "")))
+            continue
+        if name not in runs:
+            order.append(name)
+        runs.setdefault(name, []).append(b)
+    return doc.get("context", {}), runs, errors, order
+
+
+class Results:
+    def __init__(self, runs):
+        self.runs = runs
+
+    def values(self, name, key):
+        out = []
+        for b in self.runs.get(name, []):
+            if key == "seconds":
+                scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
+                out.append(b["real_time"] * scale)
+            elif key in b:
+                out.append(float(b[key]))
+        return out
+
+    def med(self, name, key):
+        v = self.values(name, key)
+        return statistics.median(v) if v else None
+
+    def max(self, name, key):
+        v = self.values(name, key)
+        return max(v) if v else None
+
+    def spread(self, name, key):
+        v = self.values(name, key)
+        return (min(v), max(v)) if v else (None, None)
+
+
+def fmt_num(x, unit=""):
+    if x is None:
+        return "—"
+    a = abs(x)
+    if a >= 1e9:
+        s = f"{x / 1e9:.2f} G"
+    elif a >= 1e6:
+        s = f"{x / 1e6:.2f} M"
+    elif a >= 1e4:
+        s = f"{x / 1e3:.0f} k"
+    elif a >= 1e3:
+        s = f"{x / 1e3:.2f} k"
+    elif a >= 10:
+        s = f"{x:.0f} "
+    else:
+        s = f"{x:.2f} "
+    return (s + unit).strip()
+
+
+def fmt_us(x):
+    if x is None:
+        return "—"
+    return f"{x / 1000:.2f} ms" if x >= 1000 else f"{x:.0f} µs"
+
+
+def mb(x):
+    return None if x is None else x / 1e6
+
+
+def targets(r):
+    """Rows: (figure, target, measured, peer figure, ratio, limit, met)."""
+    rows = []
+
+    def row(figure, target, measured, peer, ratio, ok):
+        rows.append((figure, target, measured, peer, ratio, ok))
+
+    w1n = r.med("W1/none/runlog", "items_per_second")
+    spd = r.med("W1/spdlog_async", "items_per_second")
+    ratio = w1n / spd if w1n and spd else None
+    row("W1 `none`, records/s", "≥ 3 × spdlog async", fmt_num(w1n, "rec/s"), f"spdlog async {fmt_num(spd, 'rec/s')}",
+        ratio, ratio is not None and ratio >= 3)
+
+    w2b = r.med("W2/batch/runlog", "bytes_per_second")
+    disk = r.med("disk/seq_1MiB_fsync_4MiB", "bytes_per_second")
+    ratio = w2b / disk if w2b and disk else None
+    row("W2 `batch`, MB/s", "≥ 0.8 × the disk", fmt_num(mb(w2b), "MB/s"), f"disk {fmt_num(mb(disk), 'MB/s')}", ratio,
+        ratio is not None and ratio >= 0.8)
+
+    w1b = r.med("W1/batch/runlog", "items_per_second")
+    line = r.med("W1/batch/runlog", "line_bytes")
+    disk_rec = disk / line if disk and line else None
+    bound = min(x for x in (w1n, disk_rec) if x) if (w1n or disk_rec) else None
+    ratio = w1b / bound if w1b and bound else None
+    row("W1 `batch`, records/s", "≥ 0.8 × min(W1 `none`, the disk ÷ line size)", fmt_num(w1b, "rec/s"),
+        f"min({fmt_num(w1n, 'rec/s')}, {fmt_num(disk_rec, 'rec/s')} = disk ÷ {line or 0:.0f} B)", ratio,
+        ratio is not None and ratio >= 0.8)
+
+    w3b = r.med("W3/batch/runlog", "items_per_second")
+    ratio = w3b / w1b if w3b and w1b else None
+    row("W3 `batch`, records/s", "≥ 0.5 × W1 `batch`", fmt_num(w3b, "rec/s"), f"W1 `batch` {fmt_num(w1b, 'rec/s')}",
+        ratio, ratio is not None and ratio >= 0.5)
+
+    fsync = r.med("disk/fdatasync_4KiB_append", "p50_us")
+    for w, limit in (("W1", 4), ("W3", 10)):
+        p99 = r.med(f"{w}/batch/runlog/half_load", "ack_p99_us")
+        paced = r.med(f"{w}/batch/runlog/half_load", "paced_records_per_s")
+        ratio = p99 / fsync if p99 and fsync else None
+        row(f"durable-ack latency p99 at half of max load, {w} ({fmt_num(paced, 'rec/s')} offered)",
+            f"≤ {limit} × one `fdatasync`", fmt_us(p99), f"one fdatasync of a 4 KiB append (median) {fmt_us(fsync)}",
+            ratio, ratio is not None and ratio <= limit)
+
+    for d in ("none", "batch"):
+        name = f"W4/{d}/runlog"
+        peak = r.max(name, "peak_rss_mib")
+        growth = r.max(name, "rss_growth_mib")
+        budget = r.med(name, "budget_mib")
+        limit = budget + 32 if budget else None
+        ratio = peak / limit if peak and limit else None
+        row(f"W4 `{d}`: peak resident memory (largest of the repetitions)", "≤ in-flight budget + 32 MiB",
+            f"{peak or 0:.0f} MiB (process; {growth or 0:.0f} MiB above its size before the engine opened)",
+            f"budget {budget or 0:.0f} MiB + 32 = {limit or 0:.0f} MiB", ratio, ratio is not None and ratio <= 1)
+    return rows
+
+
+def figures_tables(r):
+    out = []
+    out.append("### runlog, per workload and durability mode\n")
+    out.append("| benchmark | records/s (min–max) | MB/s | records/batch | fsyncs/s | ack p50 | ack p99 | ack p99.9 | ack max | peak RSS (growth) |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for w in WORKLOADS:
+        for suffix in ("none/runlog", "batch/runlog", "batch/runlog/half_load"):
+            n = f"{w}/{suffix}"
+            if n not in r.runs:
+                continue
+            lo, hi = r.spread(n, "items_per_second")
+            out.append(
+                f"| `{n}` | {fmt_num(r.med(n, 'items_per_second'))} ({fmt_num(lo)}–{fmt_num(hi)}) "
+                f"| {fmt_num(mb(r.med(n, 'bytes_per_second')))} | {fmt_num(r.med(n, 'records_per_batch'))} "
+                f"| {fmt_num(r.med(n, 'fsyncs_per_s'))} | {fmt_us(r.med(n, 'ack_p50_us'))} | {fmt_us(r.med(n, 'ack_p99_us'))} "
+                f"| {fmt_us(r.med(n, 'ack_p999_us'))} | {fmt_us(r.med(n, 'ack_max_us'))} "
+                f"| {r.max(n, 'peak_rss_mib') or 0:.0f} MiB ({r.max(n, 'rss_growth_mib') or 0:.0f}) |")
+    out.append("")
+    out.append("`half_load` rows are paced at half the records/s of an unpaced run made just before "
+               "(in the same benchmark); their records/s is what was offered, their latency is the figure.\n")
+    out.append("### The peers, on the same lines\n")
+    out.append("| benchmark | records/s (min–max) | MB/s | fsyncs/s | records per run | × runlog `none` | × runlog `batch` |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    for w in WORKLOADS[:3]:
+        rn = r.med(f"{w}/none/runlog", "items_per_second")
+        rb = r.med(f"{w}/batch/runlog", "items_per_second")
+        for p in PEERS:
+            n = f"{w}/{p}"
+            if n not in r.runs:
+                continue
+            v = r.med(n, "items_per_second")
+            lo, hi = r.spread(n, "items_per_second")
+            out.append(f"| `{n}` | {fmt_num(v)} ({fmt_num(lo)}–{fmt_num(hi)}) | {fmt_num(mb(r.med(n, 'bytes_per_second')))} "
+                       f"| {fmt_num(r.med(n, 'fsyncs_per_s'))} | {fmt_num(r.med(n, 'records'))} "
+                       f"| {rn / v if rn and v else 0:.2f} | {rb / v if rb and v else 0:.2f} |")
+    out.append("")
+    out.append("The last two columns: runlog's records/s divided by the peer's (above 1: runlog is faster).\n")
+    out.append("### The disk\n")
+    out.append("| benchmark | MB/s | p50 | p99 | p99.9 | max | fsyncs/s |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    for n in DISK:
+        if n not in r.runs:
+            continue
+        out.append(f"| `{n}` | {fmt_num(mb(r.med(n, 'bytes_per_second')))} | {fmt_us(r.med(n, 'p50_us'))} "
+                   f"| {fmt_us(r.med(n, 'p99_us'))} | {fmt_us(r.med(n, 'p999_us'))} | {fmt_us(r.max(n, 'max_us'))} "
+                   f"| {fmt_num(r.med(n, 'fsyncs_per_s'))} |")
+    out.append("")
+    out.append("`seq_1MiB_fsync_4MiB` writes as many bytes as a W2 run; the fdatasync rows give the time of one "
+               "durable 4 KiB append, and of one round of syncing 64 freshly appended files one after another or "
+               "from 8 threads (runlog's sync pool size).\n")
+    return out
+
+
+def generic_table(r, names):
+    out = ["| benchmark | time | records/s | MB/s | counters |", "| --- | --- | --- | --- | --- |"]
+    skip = {"name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
+            "repetition_index", "threads", "iterations", "real_time", "cpu_time", "time_unit",
+            "items_per_second", "bytes_per_second", "aggregate_name", "aggregate_unit", "label"}
+    for n in names:
+        b = r.runs[n][0]
+        counters = ", ".join(f"{k} {fmt_num(r.med(n, k))}" for k in b if k not in skip and isinstance(b[k], (int, float)))
+        sec = r.med(n, "seconds")
+        out.append(f"| `{n}` | {fmt_us(sec * 1e6) if sec is not None else '—'} | {fmt_num(r.med(n, 'items_per_second'))} "
+                   f"| {fmt_num(mb(r.med(n, 'bytes_per_second')))} | {counters} |")
+    return out
+
+
+def gnuplot(script, data_files):
+    if shutil.which("gnuplot") is None:
+        print("report.py: gnuplot not found (apt-get install gnuplot-nox): no plots", file=sys.stderr)
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in data_files.items():
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(content)
+        subprocess.run(["gnuplot"], input=script, text=True, cwd=tmp, check=True)
+    return True
+
+
+SVG = 'set terminal svg size 960,500 dynamic font "sans,12" background "#ffffff"\n'
+
+
+def plots(r, img_dir):
+    os.makedirs(img_dir, exist_ok=True)
+    img = os.path.abspath(img_dir)
+    series = [("none/runlog", "runlog none"), ("batch/runlog", "runlog batch")] + [(p, p.replace("_", " ")) for p in PEERS]
+    # records/s per workload, runlog against its peers
+    rows = []
+    for w in WORKLOADS[:3]:
+        vals = [r.med(f"{w}/{s}", "items_per_second") for s, _ in series]
+        rows.append(w + " " + " ".join(f"{v:.0f}" if v else "NaN" for v in vals))
+    head = "workload " + " ".join(f'"{t}"' for _, t in series)
+    cols = ", ".join(f"'tp.dat' using {i + 2}{':xtic(1)' if i == 0 else ''} title columnhead({i + 2})"
+                     for i in range(len(series)))
+    script = SVG + f"""set output '{img}/throughput.svg'
+set title 'Records per second, per workload: runlog and its peers on the same lines (median of repetitions)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set logscale y
+set yrange [1000:*]
+set format y '%.0s%c'
+set ylabel 'records/s (log)'
+set key outside right top vertical
+set grid ytics
+plot {cols}
+"""
+    ok = gnuplot(script, {"tp.dat": head + "\n" + "\n".join(rows) + "\n"})
+    # MB/s per workload, against the disk
+    bw_series = [("none/runlog", "runlog none"), ("batch/runlog", "runlog batch"), ("spdlog_async", "spdlog async"),
+                 ("naive_periodic_fsync", "naive periodic fsync"), ("node_writeSync", "node writeSync")]
+    rows = []
+    for w in WORKLOADS[:3]:
+        vals = [mb(r.med(f"{w}/{s}", "bytes_per_second")) for s, _ in bw_series]
+        rows.append(w + " " + " ".join(f"{v:.1f}" if v else "NaN" for v in vals))
+    disk = mb(r.med("disk/seq_1MiB_fsync_4MiB", "bytes_per_second")) or 0
+    head = "workload " + " ".join(f'"{t}"' for _, t in bw_series)
+    cols = ", ".join(f"'bw.dat' using {i + 2}{':xtic(1)' if i == 0 else ''} title columnhead({i + 2})"
+                     for i in range(len(bw_series)))
+    script = SVG + f"""set output '{img}/bandwidth.svg'
+set title 'MB/s per workload against the disk (1 MiB writes, fdatasync every 4 MiB)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set yrange [0:*]
+set ylabel 'MB/s'
+set key outside right top vertical
+set grid ytics
+plot {cols}, {disk:.1f} with lines lw 3 lc rgb '#cc0000' title 'the disk ({disk:.0f} MB/s)'
+"""
+    ok = gnuplot(script, {"bw.dat": head + "\n" + "\n".join(rows) + "\n"}) and ok
+    # durable-ack latency distribution
+    lat = [("W1/batch/runlog", "ack_", "W1 batch, full load"), ("W1/batch/runlog/half_load", "ack_", "W1 batch, half load"),
+           ("W2/batch/runlog", "ack_", "W2 batch, full load"), ("W3/batch/runlog", "ack_", "W3 batch, full load"),
+           ("W3/batch/runlog/half_load", "ack_", "W3 batch, half load"), ("W4/batch/runlog", "ack_", "W4 batch, flood"),
+           ("disk/fdatasync_4KiB_append", "", "one fdatasync of a 4 KiB append"),
+           ("disk/fdatasync_64_files_concurrent", "", "64 files synced from 8 threads")]
+    lat = [x for x in lat if x[0] in r.runs]
+    rows = []
+    for label, key in (("p50", "p50_us"), ("p99", "p99_us"), ("p99.9", "p999_us"), ("max", "max_us")):
+        vals = [r.med(n, p + key) for n, p, _ in lat]
+        rows.append(f'"{label}" ' + " ".join(f"{v:.1f}" if v else "NaN" for v in vals))
+    head = "q " + " ".join(f'"{t}"' for _, _, t in lat)
+    cols = ", ".join(f"'lat.dat' using 0:{i + 2}:xtic(1) with linespoints lw 2 pt 7 title columnhead({i + 2})"
+                     for i in range(len(lat)))
+    script = SVG + f"""set output '{img}/ack_latency.svg'
+set title 'Durable-ack latency (push to acknowledgement), against fdatasync itself'
+set logscale y
+set format y '%.0s%cs'
+set ylabel 'latency (log)'
+set xlabel 'percentile'
+set key outside right top vertical
+set grid ytics
+set xrange [-0.3:3.3]
+plot {cols}
+"""
+    # values are in µs; gnuplot's %c prefixes want seconds
+    rows_s = []
+    for line in rows:
+        parts = line.split(" ")
+        rows_s.append(parts[0] + " " + " ".join(p if p == "NaN" else f"{float(p) / 1e6:.9f}" for p in parts[1:]))
+    ok = gnuplot(script, {"lat.dat": head + "\n" + "\n".join(rows_s) + "\n"}) and ok
+    return ok
+
+
+def keep_notes(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    m = re.search(r"<!-- notes:begin -->\n(.*?)<!-- notes:end -->", text, re.S)
+    return m.group(1) if m else None
+
+
+def write_report(results_path, machine, out, img_dir, context, r, order):
+    rows = targets(r)
+    lines = []
+    lines.append("# runlog benchmarks\n")
+    lines.append("Generated by `bash bench/run_suite.sh` (which runs `build/bench/runlog_bench`, then "
+                 "`bench/report.py`); do not edit by hand except between the notes markers. Every figure is the "
+                 "median of the repetitions of one run of the suite, and every target is a ratio against a peer "
+                 "measured in that same run, on the same machine (TARGETS.md): the machine is shared and noisy, so "
+                 "only the ratios mean anything elsewhere.\n")
+    lines.append("## The machine\n")
+    la = " ".join(machine.get("loadavg_start", []))
+    lines.append("| | |\n| --- | --- |")
+    lines.append(f"| CPUs (nproc) | {machine.get('nproc')} × {machine.get('cpu', '?')} |")
+    lines.append(f"| memory | {machine.get('mem_mib', 0)} MiB |")
+    lines.append(f"| kernel | Linux {machine.get('kernel', '?')} |")
+    lines.append(f"| file system under test | {machine.get('fs', '?')} on {machine.get('fs_source', '?')} "
+                 f"({machine.get('fs_options', '')}) |")
+    lines.append(f"| peers | spdlog {machine.get('spdlog', '?')}, Node {machine.get('node', '?')} |")
+    lines.append(f"| load average at start | {la} (shared machine) |")
+    lines.append(f"| commit | {machine.get('commit', '?')}, {context.get('date', '')} |")
+    reps = max((len(v) for v in r.runs.values()), default=0)
+    lines.append(f"| repetitions | {reps}, interleaved at random across benchmarks |")
+    recs = r.med("W1/none/runlog", "records")
+    lines.append(f"| sizes | W1/W3 {fmt_num(recs)} records per run (lifecycle events included), W2 "
+                 f"{fmt_num(r.med('W2/none/runlog', 'records'))}, W4 a {r.med('W4/none/runlog', 'seconds') or 0:.0f} s flood; "
+                 f"the fsync-per-record peer {fmt_num(r.med('W1/naive_fsync_per_record', 'records'))} records |")
+    lines.append("")
+    lines.append("## Targets (TARGETS.md), each against its peer in the same run\n")
+    lines.append("| figure | target | measured | against | ratio | met? |")
+    lines.append("| --- | --- | --- | --- | --- | --- |")
+    for figure, target, measured, peer, ratio, ok in rows:
+        lines.append(f"| {figure} | {target} | {measured} | {peer} | {'—' if ratio is None else f'{ratio:.2f}'} "
+                     f"| {'**met**' if ok else '**missed**'} |")
+    lines.append("")
+    lines.append("![records per second](img/throughput.svg)\n")
+    lines.append("![MB per second](img/bandwidth.svg)\n")
+    lines.append("![durable-ack latency](img/ack_latency.svg)\n")
+    lines.append("## Every figure\n")
+    lines += figures_tables(r)
+    lines.append("## How it is measured\n")
+    lines.append(
+        "- **runlog** (`W<n>/<durability>/runlog`): `tools/workload.h`'s `run_workload`, the code `runlog demo` runs: "
+        "producer threads push the workload's chunks round-robin over its runs, each run also gets "
+        "`worker_started`, `worker_exited` and `step_completed`; the time is first push to last acknowledgement "
+        "(`Engine::flush`). records/s, MB/s (encoded bytes), records per batch, fsyncs/s and the durable-ack "
+        "percentiles come from `EngineStats`; the peak RSS is the process's VmHWM, reset (`/proc/self/clear_refs`) "
+        "just before the engine opens; *growth* is that peak minus the resident size at that moment.\n"
+        "- **Output checks, before any figure**: runlog's run folders are read whole by the recovery scanner "
+        "(`io/recovery.h`: every CRC valid, seqs 1..N gap-free across channels, no torn tail, nothing past a hole) "
+        "and must hold exactly the records pushed; each peer's output must hold the expected number of lines "
+        "(and, for the C++ peers, exactly the bytes written). A failed check is an error and no figure; "
+        "`runlog_bench` then exits 1.\n"
+        "- **The peers' lines** are runlog's own output: a `none` run of the same workload (16,384 records) read "
+        "back in seq order; record *i* of a peer is line *i* mod the pool. C++ peers use the workload's producer "
+        "count and one file: `spdlog_async` (spdlog's async logger, one worker thread, queue 8192, overflow policy "
+        "`block`, pattern `%v`, a `basic_file_sink_mt`; timed until the pool has drained and the file is closed), "
+        "`naive_fsync_per_record` (mutex, `write`, `fdatasync` per record; fewer records, it is slow), "
+        "`naive_periodic_fsync` (mutex, 64 KiB buffer, write and `fdatasync` under the mutex once 1 ms has passed "
+        "since the last sync).\n"
+        "- **Node** (`node_writeSync`, `node_writeSync_fsync100`): `bench/peers/ts_runner.mjs` in a subprocess, "
+        "one thread as a TypeScript runner is: per record it builds the contract's entry (run context, seq, "
+        "channel, `new Date().toISOString()`, text; lifecycle entries with `randomUUID()` and `renderedLine`), "
+        "`JSON.stringify` + `fs.writeSync` to the run's channel file (runs × 3 files), optionally `fdatasync` of a "
+        "file after every 100 records written to it. The script times its write loop.\n"
+        "- **Half load**: the `half_load` benchmark first runs the workload unpaced to measure its max records/s, "
+        "then runs it again with every producer on a fixed schedule at half that rate (`WorkloadOptions::rate`), "
+        "and reports that run's ack percentiles; the target compares p99 with the median of "
+        "`disk/fdatasync_4KiB_append`.\n")
+    lines.append("## Profiling notes\n")
+    notes = keep_notes(out)
+    lines.append("<!-- notes:begin -->")
+    lines.append(notes.rstrip("\n") if notes else "(none yet)")
+    lines.append("<!-- notes:end -->\n")
+    lines.append("## Replay\n")
+    other = [n for n in order if n not in set(ingest_names()) and not n.startswith("BM_Encode")]
+    if other:
+        lines.append("Benchmarks of `bench/replay_bench.cpp` found in the same JSON (the comparison with the replay "
+                     "targets is its author's to add):\n")
+        lines += generic_table(r, other)
+    else:
+        lines.append("(placeholder: `bench/replay_bench.cpp` adds the replay figures — `--format jsonl` of a 1 GB run "
+                     "against bare simdjson and `jq -c .`, verify/summary, `--after N`, 1,000 runs on both cores. "
+                     "`run_suite.sh` runs the whole `runlog_bench` binary, so its results land in the same JSON.)")
+    lines.append("")
+    enc = [n for n in order if n.startswith("BM_Encode")]
+    if enc:
+        lines.append("## Encoder micro-benchmark\n")
+        lines += generic_table(r, enc)
+        lines.append("")
+    lines.append(f"Raw results: `{os.path.relpath(results_path)}` (Google Benchmark JSON) of the run above.\n")
+    with open(out, "w") as f:
+        f.write("\n".join(lines))
+    plots(r, img_dir)
+    print(f"report.py: wrote {out} and {img_dir}/*.svg", file=sys.stderr)
+    missed = [row[0] for row in rows if not row[5]]
+    for m in missed:
+        print(f"report.py: target missed: {m}", file=sys.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results")
+    ap.add_argument("--check", action="store_true", help="only check that every ingest benchmark ran without error")
+    ap.add_argument("--machine", default=None)
+    ap.add_argument("--out", default="docs/benchmarks.md")
+    ap.add_argument("--img", default="docs/img")
+    a = ap.parse_args()
+    context, runs, errors, order = load(a.results)
+    for name, msg in errors:
+        print(f"report.py: {name}: ERROR {msg}", file=sys.stderr)
+    missing = [n for n in ingest_names() if n not in runs]
+    for n in missing:
+        if not any(e[0] == n for e in errors):
+            print(f"report.py: {n}: did not run", file=sys.stderr)
+    if errors or missing:
+        print(f"report.py: {len(errors)} failed, {len(missing)} without a figure: no report", file=sys.stderr)
+        return 1
+    r = Results(runs)
+    bad = [n for n in ingest_names() for v in r.values(n, "seconds") if not (v > 0 and math.isfinite(v))]
+    if bad:
+        print(f"report.py: no valid time for {sorted(set(bad))}", file=sys.stderr)
+        return 1
+    if a.check:
+        print(f"report.py: {len(ingest_names())} ingest benchmarks ran and passed their output checks; "
+              f"{len(order)} benchmarks in all", file=sys.stderr)
+        return 0
+    machine = {}
+    if a.machine:
+        with open(a.machine) as f:
+            machine = json.load(f)
+    write_report(a.results, machine, a.out, a.img, context, r, order)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
