@@ -323,13 +323,18 @@ void Sequencer::apply_event_to_state(StreamState& s, EventType type, std::int64_
   std::lock_guard<std::mutex> lock(s.state_mu);
   RunStateSnapshot& st = s.state;
   bool changed = false;
-  std::string at = iso_ms(created_ms);
+  char iso[kIsoLength];  // assigned into the strings' existing capacity: no allocation per event
+  format_iso_ms(created_ms, iso);
+  const std::string_view at(iso, kIsoLength);
   auto set_status = [&](RunStatus v) {
     if (st.status != v) {
       st.status = v;
       changed = true;
     }
-    if (is_final(v)) st.finishedAt = at;
+    if (is_final(v)) {
+      if (!st.finishedAt) st.finishedAt.emplace();
+      st.finishedAt->assign(at);
+    }
   };
   switch (type) {
     case EventType::worker_started: set_status(RunStatus::running); break;
@@ -348,7 +353,7 @@ void Sequencer::apply_event_to_state(StreamState& s, EventType type, std::int64_
       break;
     default: break;
   }
-  st.updatedAt = std::move(at);
+  st.updatedAt.assign(at);
   if (changed) {
     ++s.state_gen;
     s.state_needed_seq = seq;
