@@ -50,9 +50,9 @@ struct Wave;
 /// Producer memory: records are copied once into a block; the sequencer drops
 /// one reference per record after encoding it; a block whose references reach
 /// zero goes back to the pool. No allocation per record once the pool is warm.
-inline constexpr std::size_t kBlockSize = 64 * 1024;
+inline constexpr std::size_t kBlockSize = 32 * 1024;
 /// Pushes larger than this get a buffer of their own (freed, not pooled).
-inline constexpr std::size_t kSmallMax = 16 * 1024;
+inline constexpr std::size_t kSmallMax = 8 * 1024;
 /// Reference count a block starts with while a producer still fills it.
 inline constexpr std::int64_t kBlockOpen = std::int64_t{1} << 40;
 

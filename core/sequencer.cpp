@@ -26,6 +26,7 @@ class Sequencer {
     waves_[1] = std::make_unique<Wave>();
     next_wave_ = waves_[0].get();
     items_.resize(kBulk);
+    page_pool_cap_ = core.options.maxBatchBytes / kPageSize + 64;
     line_.resize(chunk_line_bound(4096));
   }
   ~Sequencer() {
@@ -49,6 +50,7 @@ class Sequencer {
   void taken(Item& it);
   void open_batch();
   void append_line(StreamState& s, Channel ch, const char* line, std::size_t n);
+  void note_line(StreamState& s, std::size_t len, std::int64_t push_ns);
   char* line_buffer(std::size_t bound);
   void mark_dirty(StreamState& s);
   void apply_event_to_state(StreamState& s, EventType type, std::int64_t exit_code, std::int64_t created_ms,
@@ -81,12 +83,12 @@ class Sequencer {
       p->used = 0;
       return p;
     }
-    return new Page();
+    return new Page;  // not value-initialized: 16 KiB of zeros would be wasted work
   }
   void put_chain(OutChain& c) {
     for (Page* p = c.head; p != nullptr;) {
       Page* n = p->next;
-      if (page_pool_.size() < 256) page_pool_.push_back(p); else delete p;
+      if (page_pool_.size() < page_pool_cap_) page_pool_.push_back(p); else delete p;
       p = n;
     }
     c = OutChain{};
@@ -101,6 +103,7 @@ class Sequencer {
   std::vector<char> line_;
   std::vector<char> joined_;  // carry + chunk, when a character was split across pushes
   std::vector<Page*> page_pool_;
+  std::size_t page_pool_cap_;  // enough pages for a full batch: no churn in steady state
   std::vector<struct iovec> iov_;
 
   // the current batch (encoded, not yet written)
@@ -284,10 +287,18 @@ void Sequencer::emit_chunk(StreamState& s, Channel ch, std::int64_t created_ms, 
   std::size_t len = encode_chunk_line(line, seq, ch, created_ms, data, n);
   append_line(s, ch, line, len);
   ++s.encoded_count[static_cast<int>(ch)];
+  note_line(s, len, push_ns);
+}
+
+// A full batch goes out at once (even in the middle of draining a reorder
+// ring): encoded pages never hold much more than maxBatchBytes.
+void Sequencer::note_line(StreamState& s, std::size_t len, std::int64_t push_ns) {
   batch_bytes_ += len;
   ++batch_records_;
   batch_push_ns_.push_back(push_ns);
   mark_dirty(s);
+  open_batch();
+  if (batch_bytes_ >= core_.options.maxBatchBytes) write_batch();
 }
 
 void Sequencer::process_chunk(Item& it) {
@@ -368,11 +379,8 @@ void Sequencer::emit_event(StreamState& s, EventType type, std::int64_t exit_cod
   std::size_t len = encode_event_line(line, seq, fragment);
   append_line(s, Channel::worker, line, len);
   ++s.encoded_count[0];
-  batch_bytes_ += len;
-  ++batch_records_;
-  batch_push_ns_.push_back(push_ns);
-  mark_dirty(s);
   apply_event_to_state(s, type, exit_code, created_ms, seq);
+  note_line(s, len, push_ns);
 }
 
 void Sequencer::process_event(Item& it) {
