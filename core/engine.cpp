@@ -400,6 +400,31 @@ Result<Ticket> Producer::push_chunk(const Run& run, Channel channel, std::string
     return Status::Invalid(fmt::format("push of {} bytes is larger than the whole in-flight budget ({})",
                                        bytes.size(), engine_->options.inFlightBudget));
   const std::uint64_t pieces = bytes.empty() ? 1 : (bytes.size() + limit - 1) / limit;
+  auto make_item = [&](std::string_view piece) {
+    detail::Item it;
+    it.stream = &s;
+    it.kind = detail::Kind::chunk;
+    it.aux = static_cast<std::uint8_t>(channel);
+    it.created_ms = created_ms;
+    it.push_ns = push_ns;
+    it.len = static_cast<std::uint32_t>(piece.size());
+    it.data = place(*engine_, *slot_, piece, {}, &it.block);
+    return it;
+  };
+  if (pieces == 1) {
+    // The common case. The bytes are copied before the ticket is taken, so
+    // between ticket and enqueue (while the run waits for this record) there
+    // is nothing that can block or take long.
+    RUNLOG_RETURN_IF_ERROR(engine_->admit(bytes.size()));
+    detail::Item it = make_item(bytes);
+    if (Status st = check_open(*engine_, s, bytes.size()); !st.ok()) {
+      engine_->blocks.release(it.block, 1);
+      return st;
+    }
+    it.ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
+    enqueue(*engine_, *slot_, it);
+    return Ticket(&s, s.base + it.ticket);
+  }
   std::uint64_t ticket = 0;
   if (whole) {  // all pieces at once: their records are consecutive
     RUNLOG_RETURN_IF_ERROR(engine_->admit(bytes.size()));
@@ -415,14 +440,7 @@ Result<Ticket> Producer::push_chunk(const Run& run, Channel channel, std::string
       RUNLOG_RETURN_IF_ERROR(check_open(*engine_, s, piece.size()));
       ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
     }
-    it = detail::Item{};
-    it.stream = &s;
-    it.kind = detail::Kind::chunk;
-    it.aux = static_cast<std::uint8_t>(channel);
-    it.created_ms = created_ms;
-    it.push_ns = push_ns;
-    it.len = static_cast<std::uint32_t>(piece.size());
-    it.data = place(*engine_, *slot_, piece, {}, &it.block);
+    it = make_item(piece);
     it.ticket = ticket++;
     enqueue(*engine_, *slot_, it);
   } while (!bytes.empty());
@@ -464,7 +482,6 @@ Result<Ticket> Producer::push_event(const Run& run, const LifecycleEvent& event,
   std::string_view code_bytes(reinterpret_cast<const char*>(&exit_code), sizeof exit_code);
   std::size_t n = sizeof exit_code + fragment.size();
   RUNLOG_RETURN_IF_ERROR(engine_->admit(n));
-  RUNLOG_RETURN_IF_ERROR(check_open(*engine_, s, n));
   detail::Item it;
   it.stream = &s;
   it.kind = detail::Kind::event;
@@ -473,6 +490,10 @@ Result<Ticket> Producer::push_event(const Run& run, const LifecycleEvent& event,
   it.push_ns = push_ns;
   it.len = static_cast<std::uint32_t>(n);
   it.data = place(*engine_, *slot_, code_bytes, fragment, &it.block);
+  if (Status st = check_open(*engine_, s, n); !st.ok()) {
+    engine_->blocks.release(it.block, 1);
+    return st;
+  }
   it.ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
   enqueue(*engine_, *slot_, it);
   return Ticket(&s, s.base + it.ticket);
@@ -551,6 +572,7 @@ Status Engine::flush() {
   std::vector<detail::StreamState*> open;
   {
     std::lock_guard<std::mutex> lock(core_->runs_mu);
+    open.reserve(core_->open_runs.size());
     for (auto& [key, s] : core_->open_runs) open.push_back(s);
   }
   Status first;
