@@ -1,4 +1,4 @@
-// tools/cmd_demo.cpp — `runlog demo`: a workload of TARGETS.md, in-process.
+// tools/cmd_demo.cpp — `runlog demo`: a benchmark workload (W1..W4), in-process.
 #include <fmt/format.h>
 #include <unistd.h>
 

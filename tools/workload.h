@@ -1,4 +1,4 @@
-// tools/workload.h — the workloads of TARGETS.md (W1..W4), run in-process on
+// tools/workload.h — the benchmark workloads (W1..W4), run in-process on
 // an Engine. Used by `runlog demo`, the tests and the benchmarks, so that all
 // three measure the same thing.
 #pragma once
