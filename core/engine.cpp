@@ -1,5 +1,6 @@
 // core/engine.cpp — EngineCore, the sync pool, producers and the public API.
 #include <fmt/format.h>
+#include <pthread.h>
 #include <simdjson.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,7 +79,11 @@ void BlockPool::put(Block* b) {
 
 SyncPool::SyncPool(EngineCore& core, unsigned threads) : core_(core) {
   threads_.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
+  for (unsigned i = 0; i < threads; ++i)
+    threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "runlog-sync");
+      loop();
+    });
 }
 
 SyncPool::~SyncPool() {
@@ -123,7 +128,10 @@ void SyncPool::loop() {
 EngineCore::EngineCore(Options opts, std::unique_ptr<Storage> st)
     : options(std::move(opts)), storage(std::move(st)), record_limit(static_cast<std::int64_t>(options.recordLimit)) {
   sync_pool = std::make_unique<SyncPool>(*this, options.syncThreads);
-  sequencer = std::thread([this] { run_sequencer(*this); });
+  sequencer = std::thread([this] {
+    pthread_setname_np(pthread_self(), "runlog-seq");  // for top -H, perf and gdb
+    run_sequencer(*this);
+  });
 }
 
 EngineCore::~EngineCore() {

@@ -16,7 +16,8 @@
 namespace runlog::detail {
 namespace {
 
-constexpr std::size_t kBulk = 128;  // items taken from one producer per turn
+constexpr std::size_t kBulk = 32;         // records taken from one producer at a time
+constexpr std::size_t kRoundMax = 4096;   // records per round, between batch and wave checks
 constexpr std::uint64_t kAfterClose = UINT64_MAX;  // Control::wait_seq of a close that follows another
 
 class Sequencer {
@@ -98,7 +99,12 @@ class Sequencer {
 
   EngineCore& core_;
   std::vector<Item> items_;
-  std::vector<ProducerSlot*> slots_;  // the engine's slots, as of slots_version_
+  struct SlotCursor {
+    ProducerSlot* slot;
+    std::int64_t last_ns;  // push time of the last record taken from it
+    bool empty;            // came up empty in this round
+  };
+  std::vector<SlotCursor> slots_;  // the engine's slots, as of slots_version_
   std::uint64_t slots_version_ = ~std::uint64_t{0};
   std::vector<char> line_;
   std::vector<char> joined_;  // carry + chunk, when a character was split across pushes
@@ -126,9 +132,12 @@ class Sequencer {
   StreamState* lru_tail_ = nullptr;
 };
 
-// Takes a small bulk from each producer in turn (fair: a run's tickets from
-// different producers arrive close together, so the reorder rings stay small);
-// controls first. Returns how many items it took.
+// Takes records from the producers merged by push time: always from the one
+// whose last record taken is the oldest, a small bulk at a time. Tickets are
+// taken at push time, so each run's records arrive nearly in ticket order and
+// the reorder rings stay nearly empty (equal-count turns let one producer's
+// older backlog hold back every run's records of the other). Controls first.
+// Returns how many items it took; *drained: every producer came up empty.
 std::size_t Sequencer::take_round(bool* drained) {
   Control* controls[64];
   std::size_t took = 0;
@@ -142,17 +151,25 @@ std::size_t Sequencer::take_round(bool* drained) {
   if (version != slots_version_) {
     std::lock_guard<std::mutex> lock(core_.slots_mu);
     slots_.clear();
-    for (auto& slot : core_.slots) slots_.push_back(slot.get());
+    for (auto& slot : core_.slots) slots_.push_back({slot.get(), 0, false});
     slots_version_ = version;
   }
-  *drained = true;
-  for (ProducerSlot* slot : slots_) {
-    std::size_t n = core_.queue.try_dequeue_bulk_from_producer(slot->token, items_.begin(), kBulk);
+  for (SlotCursor& c : slots_) c.empty = false;
+  std::size_t records = 0;
+  while (records < kRoundMax) {
+    SlotCursor* pick = nullptr;
+    for (SlotCursor& c : slots_)
+      if (!c.empty && (pick == nullptr || c.last_ns < pick->last_ns)) pick = &c;
+    if (pick == nullptr) break;
+    std::size_t n = core_.queue.try_dequeue_bulk_from_producer(pick->slot->token, items_.begin(), kBulk);
+    if (n < kBulk) pick->empty = true;
+    if (n == 0) continue;
+    pick->last_ns = items_[n - 1].push_ns;
     for (std::size_t i = 0; i < n; ++i) arrive(items_[i]);
-    if (n == kBulk) *drained = false;
-    took += n;
+    records += n;
   }
-  return took;
+  *drained = records < kRoundMax;
+  return took + records;
 }
 
 void Sequencer::run() {
