@@ -1,0 +1,1310 @@
+// io/reader.cpp — LogReader: buffered reads, simdjson iterate_many, the k-way
+// merge by seq, bisection for `after`, the durable cap and live detection.
+// See io/reader.h for the contract and docs/reading.md for the design.
+#include "io/reader.h"
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "core/crc32c.h"
+#include "core/utf8.h"
+#include "io/recovery.h"
+#include "io/run_dir.h"
+
+namespace runlog::io {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+constexpr std::size_t kPad = simdjson::SIMDJSON_PADDING;
+constexpr std::size_t kProbeBytes = 4096;          // bisection window
+constexpr std::uint64_t kLinearBytes = 64 << 10;   // bisection ends with one read of this much
+constexpr std::size_t kMaxLine = 0xFFFFFFF0u;      // offsets in the record index are 32-bit
+constexpr const char* kMetaFile = "meta.json";
+constexpr const char* kStateFile = "state.json";
+constexpr const char* kDurableFile = "durable.seq";
+
+// `,"crc":"` + 8 hex + `"}`: the end of an own line (without its '\n').
+constexpr std::size_t kCrcTail = kCrcSuffixBytes - 1;
+
+constexpr std::string_view kFieldNames[kFieldCount] = {
+    "taskId", "stepId",    "runId",   "seq",          "channel", "eventId", "type", "level",
+    "createdAt", "message", "data",    "renderedLine", "text",    "bytes",   "crc"};
+
+constexpr int F(Field f) { return static_cast<int>(f); }
+
+bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+std::size_t skip_ws(const char* b, std::size_t i, std::size_t end) {
+  while (i < end && is_ws(b[i])) ++i;
+  return i;
+}
+
+std::string_view trim_right(std::string_view s) {
+  while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Which key a raw key (the bytes after its opening quote) is; -1: not one of ours.
+// Reads up to 14 bytes: callers' buffers have SIMDJSON_PADDING to spare.
+int match_key(const char* k) {
+  auto is = [k](const char* lit, std::size_t n) { return std::memcmp(k, lit, n) == 0; };
+  switch (k[0]) {
+    case 's':
+      if (is("seq\"", 4)) return F(Field::seq);
+      if (is("stepId\"", 7)) return F(Field::stepId);
+      break;
+    case 'c':
+      if (is("channel\"", 8)) return F(Field::channel);
+      if (is("createdAt\"", 10)) return F(Field::createdAt);
+      if (is("crc\"", 4)) return F(Field::crc);
+      break;
+    case 'e':
+      if (is("eventId\"", 8)) return F(Field::eventId);
+      break;
+    case 't':
+      if (is("type\"", 5)) return F(Field::type);
+      if (is("text\"", 5)) return F(Field::text);
+      if (is("taskId\"", 7)) return F(Field::taskId);
+      break;
+    case 'l':
+      if (is("level\"", 6)) return F(Field::level);
+      break;
+    case 'm':
+      if (is("message\"", 8)) return F(Field::message);
+      break;
+    case 'd':
+      if (is("data\"", 5)) return F(Field::data);
+      break;
+    case 'r':
+      if (is("renderedLine\"", 13)) return F(Field::renderedLine);
+      if (is("runId\"", 6)) return F(Field::runId);
+      break;
+    case 'b':
+      if (is("bytes\"", 6)) return F(Field::bytes);
+      break;
+    default:
+      break;
+  }
+  return -1;
+}
+
+// A quoted channel name -> Channel index, or -1.
+int channel_of_token(std::string_view tok) {
+  if (tok == "\"worker\"") return 0;
+  if (tok == "\"stdout\"") return 1;
+  if (tok == "\"stderr\"") return 2;
+  return -1;
+}
+
+// The channel a file's name says, or -1.
+int channel_of_file(std::string_view name) {
+  for (int c = 0; c < kRunChannels; ++c)
+    if (name == channel_file_name(static_cast<Channel>(c))) return c;
+  return -1;
+}
+
+// Parses 1..20 decimal digits at p[0..] (no leading zero, value >= 1); *digits
+// is their count. false when there are none or the value overflows.
+bool parse_seq_digits(const char* p, std::size_t avail, std::uint64_t* seq, int* digits) {
+  std::uint64_t v = 0;
+  int d = 0;
+  while (static_cast<std::size_t>(d) < avail && p[d] >= '0' && p[d] <= '9') {
+    unsigned dig = static_cast<unsigned>(p[d] - '0');
+    if (d == 0 && dig == 0) return false;
+    if (v > (UINT64_MAX - dig) / 10) return false;
+    v = v * 10 + dig;
+    if (++d > 20) return false;
+  }
+  if (d == 0) return false;
+  *seq = v;
+  *digits = d;
+  return true;
+}
+
+struct ByteTables {
+  std::uint8_t hex[256];  // lowercase hex digit value, 0xFF otherwise
+  bool b64[256];          // the base64 alphabet and '='
+  constexpr ByteTables() : hex(), b64() {
+    for (int i = 0; i < 256; ++i) {
+      hex[i] = 0xFF;
+      b64[i] = false;
+    }
+    for (int i = 0; i < 10; ++i) hex['0' + i] = static_cast<std::uint8_t>(i);
+    for (int i = 0; i < 6; ++i) hex['a' + i] = static_cast<std::uint8_t>(10 + i);
+    for (int i = 0; i < 26; ++i) b64['A' + i] = b64['a' + i] = true;
+    for (int i = 0; i < 10; ++i) b64['0' + i] = true;
+    b64['+'] = b64['/'] = b64['='] = true;
+  }
+};
+constexpr ByteTables kTables;
+
+// 8 lowercase hex digits, without branches per digit (CRCs are random).
+inline bool parse_hex8(const char* in, std::uint32_t* out) {
+  std::uint32_t v = 0;
+  std::uint8_t bad = 0;
+  for (int i = 0; i < 8; ++i) {
+    const std::uint8_t d = kTables.hex[static_cast<unsigned char>(in[i])];
+    bad |= d;
+    v = v << 4 | (d & 0xF);
+  }
+  if (bad & 0xF0) return false;
+  *out = v;
+  return true;
+}
+
+inline void format_hex8(std::uint32_t v, char* out) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (int i = 7; i >= 0; --i) {
+    out[i] = kDigits[v & 15];
+    v >>= 4;
+  }
+}
+
+// Where the text token of an own stream line ends: at the crc, or before
+// `,"bytes":"…"` (base64 has no quotes, and text's own quotes are escaped).
+std::size_t own_text_end(const char* p, std::size_t n, std::size_t t0, bool* has_bytes) {
+  const std::size_t crc_pos = n - (kCrcSuffixBytes - 1);
+  std::size_t k = crc_pos - 2;
+  while (k > t0 && kTables.b64[static_cast<unsigned char>(p[k])]) --k;
+  if (p[k] == '"' && k >= t0 + 2 + 9 && std::memcmp(p + k - 9, ",\"bytes\":", 9) == 0 && p[k - 10] == '"') {
+    *has_bytes = true;
+    return k - 9;
+  }
+  *has_bytes = false;
+  return crc_pos;
+}
+
+// A span of a line: offset from the line's start and length; len 0 = absent.
+struct Span {
+  std::uint32_t off = 0;
+  std::uint32_t len = 0;
+};
+
+enum : std::uint8_t { kOwnStream = 0, kSpans = 1 };
+enum : std::uint8_t { kCanonical = 1, kHasBytes = 2, kNoNewline = 4 };
+
+// One record of a channel buffer, as the merge sees it (24 bytes).
+struct Rec {
+  std::uint64_t seq;
+  std::uint32_t off;  // line start in the buffer
+  std::uint32_t len;  // line length, '\n' excluded
+  std::uint32_t aux;  // kOwnStream: start of the text token (from the line's start); kSpans: index in side / kFieldCount
+  std::uint8_t kind;
+  std::uint8_t channel;
+  std::uint8_t digits;  // kOwnStream: digits of seq
+  std::uint8_t flags;
+};
+
+// What is wrong with a line.
+struct Bad {
+  const char* what = nullptr;
+  int field = -1;  // the key it is about, or -1
+  explicit operator bool() const { return what != nullptr; }
+};
+
+std::string describe(const Bad& b) {
+  if (b.field >= 0) return fmt::format("\"{}\" {}", kFieldNames[b.field], b.what);
+  return b.what;
+}
+
+// The keys of a runlog line, in the order runlog writes them.
+constexpr std::uint8_t kWorkerOrder[] = {F(Field::seq),       F(Field::channel), F(Field::eventId),
+                                         F(Field::type),      F(Field::level),   F(Field::createdAt),
+                                         F(Field::message),   F(Field::data),    F(Field::renderedLine),
+                                         F(Field::crc)};
+constexpr std::uint8_t kStreamOrder[] = {F(Field::seq), F(Field::channel), F(Field::createdAt), F(Field::text),
+                                         F(Field::crc)};
+constexpr std::uint8_t kStreamBytesOrder[] = {F(Field::seq),  F(Field::channel), F(Field::createdAt),
+                                              F(Field::text), F(Field::bytes),   F(Field::crc)};
+
+template <std::size_t N>
+bool same_order(const std::uint8_t* got, int n, const std::uint8_t (&want)[N]) {
+  return n == static_cast<int>(N) && std::memcmp(got, want, N) == 0;
+}
+
+// Decodes one line p[0..n) (no '\n') into *r (and spans[kFieldCount] when it
+// is not an own stream chunk). `doc` is the line's simdjson document; it is
+// touched only when the line is not runlog's own stream-chunk format.
+template <class Doc>
+Bad decode_line(Doc& doc, const char* p, std::size_t n, int fixed, bool check_crc, Rec* r, Span* spans) {
+  // runlog's own line: `{"seq":N,...,"crc":"xxxxxxxx"}` with a matching CRC32C.
+  bool own = false;
+  if (n >= 7 + kCrcTail && p[n - 1] == '}' && p[n - 2] == '"' && std::memcmp(p + n - kCrcTail, ",\"crc\":\"", 8) == 0) {
+    if (check_crc) {
+      char hex[8];
+      format_hex8(crc32c(p, n - kCrcTail), hex);
+      if (std::memcmp(hex, p + n - 10, 8) != 0) {
+        std::uint32_t stored = 0;
+        if (!parse_hex8(p + n - 10, &stored)) return {"is not 8 lowercase hex digits", F(Field::crc)};
+        return {"bad crc (the line's bytes do not match it)"};
+      }
+    } else {
+      std::uint32_t stored = 0;
+      if (!parse_hex8(p + n - 10, &stored)) return {"is not 8 lowercase hex digits", F(Field::crc)};
+    }
+    own = true;
+  }
+  const std::size_t crc_pos = n - kCrcTail;
+
+  // Fast path: an own stream chunk, taken apart by position.
+  if (own && std::memcmp(p, "{\"seq\":", 7) == 0) {
+    std::uint64_t seq = 0;
+    int d = 0;
+    if (parse_seq_digits(p + 7, n - 7, &seq, &d)) {
+      const std::size_t q = 7 + static_cast<std::size_t>(d);
+      const std::size_t ch = q + 12;        // after `,"channel":"`
+      const std::size_t created = ch + 21;  // after `stdout","createdAt":"`
+      const std::size_t t0 = created + 33;  // 24 + `","text":` -> the text token's quote
+      int c = -1;
+      if (t0 + 2 <= crc_pos && std::memcmp(p + q, ",\"channel\":\"", 12) == 0) {
+        if (std::memcmp(p + ch, "stdout", 6) == 0) c = 1;
+        else if (std::memcmp(p + ch, "stderr", 6) == 0) c = 2;
+      }
+      if (c > 0 && std::memcmp(p + ch + 6, "\",\"createdAt\":\"", 15) == 0 &&
+          std::memcmp(p + created + 24, "\",\"text\":\"", 10) == 0) {
+        // text runs to the crc, or to `,"bytes":"…"` before it: found when
+        // the entry is served (text_end()), not here.
+        if (p[crc_pos - 1] == '"') {
+          if (fixed >= 0 && fixed != c) return {"does not name this file's channel", F(Field::channel)};
+          r->seq = seq;
+          r->kind = kOwnStream;
+          r->channel = static_cast<std::uint8_t>(c);
+          r->digits = static_cast<std::uint8_t>(d);
+          r->flags = kCanonical;
+          r->aux = static_cast<std::uint32_t>(t0);
+          return {};
+        }
+      }
+    }
+  }
+
+  // Every other line: On-Demand, key by key, in any order.
+  for (int i = 0; i < kFieldCount; ++i) spans[i] = Span{};
+  od::object obj;
+  if (doc.get_object().get(obj)) return {"is not a JSON object"};
+  std::uint8_t order[kFieldCount];
+  int norder = 0;
+  bool unknown = false;
+  for (auto fres : obj) {
+    od::field field;
+    if (std::move(fres).get(field)) return {"is not valid JSON"};
+    const int id = match_key(field.key().raw());
+    if (id < 0) {
+      unknown = true;
+      continue;
+    }
+    if (spans[id].len != 0) return {"appears twice", id};
+    od::value v = field.value();
+    std::string_view tok;
+    if (id == F(Field::data)) {
+      od::object o;
+      if (v.get_object().get(o)) return {"is not an object", id};
+      if (o.raw_json().get(tok)) return {"is not valid JSON", id};
+    } else {
+      tok = trim_right(v.raw_json_token());
+      if (id == F(Field::seq)) {
+        std::uint64_t s = 0;
+        if (v.get_uint64().get(s) || s == 0) return {"is not a whole number >= 1", id};
+        r->seq = s;
+      } else {
+        if (tok.size() < 2 || tok[0] != '"') return {"is not a string", id};
+        if (!own) {  // a foreign line: check its escapes now (own lines carry a CRC)
+          std::string_view unused;
+          if (v.get_string().get(unused)) return {"is not a valid JSON string", id};
+        }
+      }
+    }
+    if (tok.data() < p || tok.data() + tok.size() > p + n) return {"spans more than one line"};
+    spans[id] = Span{static_cast<std::uint32_t>(tok.data() - p), static_cast<std::uint32_t>(tok.size())};
+    order[norder++] = static_cast<std::uint8_t>(id);
+  }
+  if (spans[F(Field::seq)].len == 0) return {"is missing", F(Field::seq)};
+  int c = fixed;
+  if (spans[F(Field::channel)].len != 0) {
+    const Span s = spans[F(Field::channel)];
+    c = channel_of_token(std::string_view(p + s.off, s.len));
+    if (c < 0) return {"is not worker, stdout or stderr", F(Field::channel)};
+    if (fixed >= 0 && c != fixed) return {"does not name this file's channel", F(Field::channel)};
+  } else if (c < 0) {
+    return {"is missing", F(Field::channel)};
+  }
+  static constexpr Field kWorkerNeeds[] = {Field::eventId, Field::type,  Field::level,       Field::createdAt,
+                                           Field::message, Field::data,  Field::renderedLine};
+  static constexpr Field kStreamNeeds[] = {Field::createdAt, Field::text};
+  if (c == 0) {
+    for (Field f : kWorkerNeeds)
+      if (spans[F(f)].len == 0) return {"is missing", F(f)};
+  } else {
+    for (Field f : kStreamNeeds)
+      if (spans[F(f)].len == 0) return {"is missing", F(f)};
+  }
+  std::uint8_t flags = 0;
+  if (own && !unknown && spans[F(Field::crc)].off == crc_pos + 7) {
+    const bool canonical = c == 0 ? same_order(order, norder, kWorkerOrder)
+                                  : (same_order(order, norder, kStreamOrder) ||
+                                     same_order(order, norder, kStreamBytesOrder));
+    if (canonical) flags |= kCanonical;
+  }
+  if (spans[F(Field::bytes)].len != 0) flags |= kHasBytes;
+  r->kind = kSpans;
+  r->channel = static_cast<std::uint8_t>(c);
+  r->digits = 0;
+  r->flags = flags;
+  return {};
+}
+
+// A valid record by the reader's rules, for the torn-tail test: runlog's own
+// line (check_line), or a foreign line (no crc suffix) that is a JSON object
+// with a whole-number seq.
+bool line_is_record(std::string_view line_nl, simdjson::dom::parser& parser) {
+  if (check_line(line_nl).valid) return true;
+  std::string_view line = line_nl.substr(0, line_nl.size() - 1);
+  if (line.size() >= kCrcTail && line.substr(line.size() - kCrcTail, 8) == ",\"crc\":\"") return false;
+  simdjson::dom::element el;
+  if (parser.parse(line.data(), line.size(), true).get(el)) return false;
+  std::uint64_t seq = 0;
+  return !el["seq"].get_uint64().get(seq) && seq > 0;
+}
+
+// Whether a single-line document was read to its end (nothing after the object).
+bool at_doc_end(od::document& doc) { return doc.current_location().error() == simdjson::OUT_OF_BOUNDS; }
+
+}  // namespace
+
+std::string_view field_name(Field f) noexcept { return kFieldNames[F(f)]; }
+
+std::string Source::path() const {
+  if (kind == SourceKind::file) return dir.empty() || dir.back() == '/' ? dir + file : dir + "/" + file;
+  return dir;
+}
+
+void Entry::resolve() const noexcept {
+  lazy_ = false;
+  const char* p = line_.data();
+  const std::size_t n = line_.size();
+  const std::size_t crc_pos = n - kCrcTail;
+  bool has_bytes = false;
+  const std::size_t text_end = own_text_end(p, n, text_start_, &has_bytes);
+  raw_[F(Field::text)] = std::string_view(p + text_start_, text_end - text_start_);
+  present_ |= 1u << F(Field::text);
+  if (has_bytes) {
+    raw_[F(Field::bytes)] = std::string_view(p + text_end + 9, crc_pos - text_end - 9);
+    present_ |= 1u << F(Field::bytes);
+  }
+  body_ = std::string_view(p + 1, text_end - 1);
+}
+
+std::string_view Entry::created_at() const noexcept {
+  std::string_view t = raw(Field::createdAt);
+  if (t.size() < 2) return {};
+  return t.substr(1, t.size() - 2);
+}
+
+// ---------------------------------------------------------------------------
+// LogReader
+
+namespace {
+
+// One channel file being read.
+struct Cursor {
+  std::string name;  // file name
+  std::string path;  // for messages
+  std::unique_ptr<File> file;
+  int fixed = -1;  // the channel the file name says, or -1
+
+  std::unique_ptr<char[]> buf;
+  std::size_t cap = 0;     // bytes usable (kPad more are allocated)
+  std::size_t len = 0;     // bytes held
+  std::uint64_t base = 0;  // file offset of buf[0]
+  std::size_t parsed = 0;  // bytes of buf turned into recs
+  std::size_t want = 0;    // next read size
+
+  std::vector<Rec> recs;
+  std::size_t pos = 0;
+  std::vector<Span> side;
+
+  std::uint64_t last_seq = 0;  // of the last record indexed (seqs increase in a file)
+  std::uint64_t consumed = 0;  // file offset after the last record served
+  std::uint64_t consumed_seq = 0;
+  bool eof = false;   // the last read reached the end of the file
+  bool done = false;  // a torn tail ends it
+  Status error;       // corruption, served when the merge gets there
+
+  bool exhausted() const { return pos == recs.size(); }
+};
+
+}  // namespace
+
+struct LogReader::Impl {
+  ReaderOptions opt;
+  std::shared_ptr<Fs> fs;
+  od::parser parser;
+  simdjson::dom::parser aux_parser;  // the slow paths (bisection of foreign lines, torn-tail checks)
+  std::size_t batch = 0;
+
+  Source source;
+  std::unique_ptr<Dir> dir;
+  std::unique_ptr<File> durable;
+  RunContext ctx;
+  ReadFilter filter;
+  std::vector<Cursor> cur;
+  bool gap_rule = false;
+  std::uint64_t expected = 1;
+  std::uint64_t last_served = 0;
+  std::uint64_t emitted = 0;
+  bool hole = false;
+  bool limit_hit = false;
+  bool became_live = false;
+  bool opened = false;
+  Status sticky;
+  Entry entry;
+  std::vector<std::string> notes;
+  std::string probe;  // bisection scratch
+
+  explicit Impl(ReaderOptions o) : opt(std::move(o)) {
+    fs = opt.fs ? opt.fs : posix_fs();
+    opt.first_read_bytes = std::max<std::size_t>(opt.first_read_bytes, 4096);
+    opt.max_read_bytes = std::max(opt.max_read_bytes, opt.first_read_bytes);
+    opt.batch_bytes = std::max<std::size_t>(opt.batch_bytes, 4096);
+    batch = opt.batch_bytes;
+    parser.threaded = opt.simdjson_threads;
+  }
+
+  Status fail(Status st) {
+    sticky = st;
+    return st;
+  }
+
+  void note(std::string s) {
+    if (std::find(notes.begin(), notes.end(), s) == notes.end()) notes.push_back(std::move(s));
+  }
+
+  // ----- context
+
+  static std::string trimmed(std::string s) {
+    while (!s.empty() && is_ws(s.back())) s.pop_back();
+    return s;
+  }
+
+  Status read_json_object(const char* name, std::string* raw, simdjson::dom::element* el) {
+    Result<std::string> text = read_file(*dir, name);
+    if (!text.ok()) return text.status();
+    *raw = trimmed(std::move(text).value());
+    if (aux_parser.parse(raw->data(), raw->size(), true).get(*el) || !el->is_object())
+      return Status::Corruption(fmt::format("{}/{}: not a JSON object", source.dir, name));
+    return Status::OK();
+  }
+
+  Status load_meta() {
+    ctx.meta_json.clear();
+    ctx.task_id.clear();
+    ctx.step_id.clear();
+    ctx.run_id.clear();
+    simdjson::dom::element el;
+    Status st = read_json_object(kMetaFile, &ctx.meta_json, &el);
+    if (st.code() == Errc::not_found) {
+      ctx.jsonl_prefix = "{";
+      return Status::OK();
+    }
+    RUNLOG_RETURN_IF_ERROR(st);
+    auto take = [&](const char* key, std::string* out) {
+      std::string_view v;
+      if (!el[key].get_string().get(v)) append_json_string(out, v);
+    };
+    take("taskId", &ctx.task_id);
+    take("stepId", &ctx.step_id);
+    take("runId", &ctx.run_id);
+    ctx.jsonl_prefix = "{";
+    auto add = [&](const char* key, const std::string& tok) {
+      if (tok.empty()) return;
+      ctx.jsonl_prefix += fmt::format("\"{}\":{},", key, tok);
+    };
+    add("taskId", ctx.task_id);
+    add("stepId", ctx.step_id);
+    add("runId", ctx.run_id);
+    return Status::OK();
+  }
+
+  Status load_state() {
+    ctx.state_json.clear();
+    ctx.status.reset();
+    simdjson::dom::element el;
+    Status st = read_json_object(kStateFile, &ctx.state_json, &el);
+    if (st.code() == Errc::not_found) return Status::OK();
+    RUNLOG_RETURN_IF_ERROR(st);
+    std::string_view s;
+    if (!el["status"].get_string().get(s)) ctx.status = parse_status(s);
+    return Status::OK();
+  }
+
+  // Opens durable.seq (when it exists and is not open yet), asks whether a
+  // writer holds its lock, and reads its value (two equal reads in a row: it
+  // is rewritten in place).
+  Status load_durable() {
+    if (!durable) {
+      Result<std::unique_ptr<File>> f = dir->open_file(kDurableFile, OpenMode::read_only, 0);
+      if (!f.ok()) {
+        if (f.status().code() == Errc::not_found) {
+          ctx.has_durable_file = false;
+          ctx.live = false;
+          ctx.durable_seq = 0;
+          return Status::OK();
+        }
+        return f.status();
+      }
+      durable = std::move(f).value();
+    }
+    ctx.has_durable_file = true;
+    bool live = false;
+    RUNLOG_RETURN_IF_ERROR(durable->locked_by_other().get(live));
+    ctx.live = live;
+    char a[64], b[64];
+    for (int attempt = 0;; ++attempt) {
+      std::size_t na = 0, nb = 0;
+      RUNLOG_RETURN_IF_ERROR(durable->pread(a, sizeof a, 0, &na));
+      RUNLOG_RETURN_IF_ERROR(durable->pread(b, sizeof b, 0, &nb));
+      std::optional<std::uint64_t> v = parse_durable_seq(std::string_view(a, na));
+      if (na == nb && std::memcmp(a, b, na) == 0 && v) {
+        ctx.durable_seq = *v;
+        return Status::OK();
+      }
+      if (attempt >= 100) {
+        if (!ctx.live) {  // a crashed writer may leave it odd: not needed when not live
+          ctx.durable_seq = 0;
+          return Status::OK();
+        }
+        return Status::Corruption(fmt::format("{}/{}: not 20 digits and a newline", source.dir, kDurableFile));
+      }
+    }
+  }
+
+  // Rechecks the lock when the run was not live; true when it is live now.
+  bool check_became_live() {
+    if (ctx.live || !durable) return false;
+    Result<bool> live = durable->locked_by_other();
+    return live.ok() && live.value();
+  }
+
+  // ----- cursors
+
+  Status open_cursor(Cursor& c) {
+    if (c.file) return Status::OK();
+    Result<std::unique_ptr<File>> f = dir->open_file(c.name, OpenMode::read_only, 0);
+    if (!f.ok()) {
+      if (f.status().code() == Errc::not_found && source.kind == SourceKind::run) return Status::OK();
+      return f.status();
+    }
+    c.file = std::move(f).value();
+    return Status::OK();
+  }
+
+  void reset_cursor(Cursor& c) {
+    c.base = c.consumed;
+    c.len = 0;
+    c.parsed = 0;
+    c.want = opt.first_read_bytes;
+    c.recs.clear();
+    c.side.clear();
+    c.pos = 0;
+    c.last_seq = c.consumed_seq;
+    c.eof = false;
+    c.done = false;
+    c.error = Status::OK();
+  }
+
+  void ensure_capacity(Cursor& c, std::size_t need) {
+    if (need <= c.cap) return;
+    std::size_t cap = std::max(need, c.cap * 2);
+    std::unique_ptr<char[]> nb(new char[cap + kPad]);
+    if (c.len) std::memcpy(nb.get(), c.buf.get(), c.len);
+    c.buf = std::move(nb);
+    c.cap = cap;
+  }
+
+  void compact(Cursor& c) {
+    if (c.parsed == 0) return;
+    std::memmove(c.buf.get(), c.buf.get() + c.parsed, c.len - c.parsed);
+    c.base += c.parsed;
+    c.len -= c.parsed;
+    c.parsed = 0;
+  }
+
+  // Indexes one decoded line; corruption when its seq does not increase.
+  bool add_record(Cursor& c, std::size_t p, std::size_t n, Rec r, const Span* spans, bool newline) {
+    if (r.seq <= c.last_seq) {
+      c.error = Status::Corruption(fmt::format("{}:{}: seq {} is not above the previous line's seq {}", c.path,
+                                               c.base + p, r.seq, c.last_seq));
+      c.parsed = p;
+      return false;
+    }
+    c.last_seq = r.seq;
+    r.off = static_cast<std::uint32_t>(p);
+    r.len = static_cast<std::uint32_t>(n);
+    if (!newline) r.flags |= kNoNewline;
+    if (r.kind == kSpans) {
+      r.aux = static_cast<std::uint32_t>(c.side.size() / kFieldCount);
+      c.side.insert(c.side.end(), spans, spans + kFieldCount);
+    }
+    if (c.recs.size() == c.recs.capacity()) c.recs.reserve(std::max<std::size_t>(1024, c.recs.size() * 2));
+    c.recs.push_back(r);
+    return true;
+  }
+
+  // Whether a valid record follows the bad line at file offset `off` (or
+  // hides inside it after its first byte: a flipped '\n' merges two lines).
+  Status valid_record_after(Cursor& c, std::uint64_t off, bool* found) {
+    *found = false;
+    std::string seg;
+    std::vector<char> chunk(1 << 20);
+    bool first = true;
+    std::uint64_t at = off;
+    for (;;) {
+      std::size_t got = 0;
+      RUNLOG_RETURN_IF_ERROR(c.file->pread(chunk.data(), chunk.size(), at, &got));
+      if (got == 0) return Status::OK();
+      at += got;
+      std::size_t i = 0;
+      while (i < got) {
+        const char* nl = static_cast<const char*>(std::memchr(chunk.data() + i, '\n', got - i));
+        std::size_t take = nl ? static_cast<std::size_t>(nl - chunk.data()) + 1 - i : got - i;
+        seg.append(chunk.data() + i, take);
+        i += take;
+        if (!nl) break;
+        if (first) {
+          for (std::size_t k = seg.find("{\"seq\":", 1); k != std::string::npos; k = seg.find("{\"seq\":", k + 1)) {
+            if (check_line(std::string_view(seg).substr(k)).valid) {
+              *found = true;
+              return Status::OK();
+            }
+          }
+          first = false;
+        } else if (line_is_record(seg, aux_parser)) {
+          *found = true;
+          return Status::OK();
+        }
+        seg.clear();
+      }
+    }
+  }
+
+  // A line that is not a record at buf[p]: a torn tail when nothing valid
+  // follows it, corruption otherwise.
+  Status bad_line(Cursor& c, std::size_t p, const std::string& what) {
+    const std::uint64_t off = c.base + p;
+    c.parsed = p;
+    bool later = false;
+    RUNLOG_RETURN_IF_ERROR(valid_record_after(c, off, &later));
+    if (later) {
+      c.error = Status::Corruption(fmt::format("{}:{}: {}", c.path, off, what));
+      return Status::OK();
+    }
+    std::uint64_t size = off;
+    (void)c.file->size().get(size);
+    c.done = true;
+    note(fmt::format("{}: ignored a torn tail of {} bytes at offset {} ({})", c.path, size - off, off, what));
+    return Status::OK();
+  }
+
+  // Lines of buf[from, end) one at a time (after iterate_many reported an
+  // error somewhere in a batch): finds the first bad line.
+  Status parse_lines_one_by_one(Cursor& c, std::size_t from, std::size_t end) {
+    char* b = c.buf.get();
+    Span spans[kFieldCount];
+    std::size_t p = from;
+    for (;;) {
+      p = skip_ws(b, p, end);
+      if (p >= end) break;
+      const char* nl = static_cast<const char*>(std::memchr(b + p, '\n', end - p));
+      const std::size_t n = nl ? static_cast<std::size_t>(nl - (b + p)) : end - p;
+      od::document doc;
+      auto err = parser.iterate(b + p, n, c.cap + kPad - p).get(doc);
+      if (err) return bad_line(c, p, fmt::format("not JSON ({})", simdjson::error_message(err)));
+      Rec r{};
+      Bad bad = decode_line(doc, b + p, n, c.fixed, opt.check_crc, &r, spans);
+      if (!bad && r.kind == kSpans && !at_doc_end(doc)) bad = Bad{"has more after its JSON object"};
+      if (bad) return bad_line(c, p, "the line " + describe(bad));
+      if (!add_record(c, p, n, r, spans, nl != nullptr)) return Status::OK();
+      p += n + (nl ? 1 : 0);
+    }
+    c.parsed = end;
+    return Status::OK();
+  }
+
+  // Indexes the complete lines of buf[from, end) (end just after a '\n').
+  Status parse_range(Cursor& c, std::size_t from, std::size_t end) {
+    char* b = c.buf.get();
+    Span spans[kFieldCount];
+    std::size_t at = from;
+    for (;;) {
+      enum { kOk, kGrow, kOneByOne, kBad } outcome = kOk;
+      std::size_t next = at;
+      Bad bad;
+      {
+        od::document_stream ds;
+        if (parser.iterate_many(b + at, end - at, batch).get(ds)) {
+          outcome = kOneByOne;
+        } else {
+          for (auto it = ds.begin(); it != ds.end(); ++it) {
+            auto dref = *it;
+            const std::size_t p = skip_ws(b, next, end);
+            if (auto e = dref.error()) {
+              next = p;
+              outcome = e == simdjson::CAPACITY ? kGrow : kOneByOne;
+              break;
+            }
+            if (skip_ws(b, at + it.current_index(), end) != p) {
+              next = p;
+              bad = Bad{"is not one JSON object per line"};
+              outcome = kBad;
+              break;
+            }
+            const char* nl = static_cast<const char*>(std::memchr(b + p, '\n', end - p));
+            const std::size_t n = static_cast<std::size_t>(nl - (b + p));
+            Rec r{};
+            bad = decode_line(dref, b + p, n, c.fixed, opt.check_crc, &r, spans);
+            if (bad) {
+              next = p;
+              outcome = kBad;
+              break;
+            }
+            if (!add_record(c, p, n, r, spans, true)) return Status::OK();
+            next = p + n + 1;
+          }
+          if (outcome == kOk && skip_ws(b, next, end) < end) {
+            next = skip_ws(b, next, end);
+            outcome = kOneByOne;  // iterate_many stopped short: find out why
+          }
+        }
+      }
+      switch (outcome) {
+        case kOk:
+          c.parsed = end;
+          return Status::OK();
+        case kBad:
+          return bad_line(c, next, "the line " + describe(bad));
+        case kOneByOne:
+          return parse_lines_one_by_one(c, next, end);
+        case kGrow: {
+          const char* nl = static_cast<const char*>(std::memchr(b + next, '\n', end - next));
+          const std::size_t line = static_cast<std::size_t>(nl - (b + next)) + 1;
+          if (line >= batch) {
+            batch = std::max(batch * 2, line + 4096);
+          } else {
+            return parse_lines_one_by_one(c, next, end);  // not a size problem after all
+          }
+          at = next;
+          continue;
+        }
+      }
+    }
+  }
+
+  // The bytes at the end of a file that is not being written, without a
+  // final '\n': a foreign line that is whole is a record; anything else is a
+  // torn tail.
+  Status handle_tail(Cursor& c) {
+    std::size_t p = skip_ws(c.buf.get(), 0, c.len);
+    if (p >= c.len) {
+      c.parsed = c.len;
+      return Status::OK();
+    }
+    const char* b = c.buf.get();
+    const std::size_t n = c.len - p;
+    const bool own_looking = n >= kCrcTail && std::memcmp(b + c.len - kCrcTail, ",\"crc\":\"", 8) == 0;
+    if (!own_looking && std::memcmp(b + p, "{\"seq\":", 7) != 0) {
+      Span spans[kFieldCount];
+      od::document doc;
+      Rec r{};
+      if (!parser.iterate(b + p, n, c.cap + kPad - p).get(doc) &&
+          !decode_line(doc, b + p, n, c.fixed, opt.check_crc, &r, spans) && r.kind == kSpans && at_doc_end(doc)) {
+        if (add_record(c, p, n, r, spans, false)) c.parsed = c.len;
+        c.done = true;
+        return Status::OK();
+      }
+    }
+    c.done = true;
+    c.parsed = p;
+    note(fmt::format("{}: ignored a torn tail of {} bytes at offset {} (no final newline)", c.path, n, c.base + p));
+    return Status::OK();
+  }
+
+  // Reads and indexes the next lines of a cursor whose records are all served.
+  Status refill(Cursor& c) {
+    c.recs.clear();
+    c.side.clear();
+    c.pos = 0;
+    if (!c.file) {
+      c.eof = true;
+      return Status::OK();
+    }
+    compact(c);
+    if (c.want == 0) c.want = opt.first_read_bytes;
+    for (;;) {
+      const std::size_t want = c.want;
+      ensure_capacity(c, c.len + want);
+      std::size_t got = 0;
+      RUNLOG_RETURN_IF_ERROR(c.file->pread(c.buf.get() + c.len, want, c.base + c.len, &got));
+      c.len += got;
+      std::memset(c.buf.get() + c.len, 0, kPad);
+      if (got < want) c.eof = true;
+      if (check_became_live()) {
+        became_live = true;
+        return Status::OK();
+      }
+      c.want = std::min(want * 2, opt.max_read_bytes);
+      const char* b = c.buf.get();
+      const char* nl = c.len ? static_cast<const char*>(memrchr(b, '\n', c.len)) : nullptr;
+      if (nl) {
+        const std::size_t end = static_cast<std::size_t>(nl - b) + 1;
+        if (end > kMaxLine) return Status::Corruption(fmt::format("{}:{}: a line longer than 4 GiB", c.path, c.base));
+        RUNLOG_RETURN_IF_ERROR(parse_range(c, 0, end));
+        if (!c.recs.empty() || c.done || !c.error.ok()) return Status::OK();
+        compact(c);  // only blank lines
+        if (!c.eof) continue;
+      } else if (!c.eof) {
+        if (c.len > kMaxLine) return Status::Corruption(fmt::format("{}:{}: a line longer than 4 GiB", c.path, c.base));
+        c.want = std::max(c.want, c.len);  // a line longer than the buffer: grow it
+        continue;
+      }
+      // At the end of the file with no complete line left.
+      if (c.len > 0 && !ctx.live) return handle_tail(c);
+      return Status::OK();
+    }
+  }
+
+  // ----- bisection
+
+  // Reads up to n bytes at off into probe; returns what was read.
+  Status read_probe(Cursor& c, std::uint64_t off, std::size_t n, std::string_view* out) {
+    probe.resize(n + kPad);
+    std::size_t got = 0;
+    RUNLOG_RETURN_IF_ERROR(c.file->pread(probe.data(), n, off, &got));
+    *out = std::string_view(probe.data(), got);
+    return Status::OK();
+  }
+
+  // The first line start >= off (size when none).
+  Status line_start_at_or_after(Cursor& c, std::uint64_t off, std::uint64_t size, std::uint64_t* out) {
+    if (off == 0) {
+      *out = 0;
+      return Status::OK();
+    }
+    std::uint64_t at = off - 1;
+    while (at < size) {
+      std::string_view w;
+      RUNLOG_RETURN_IF_ERROR(read_probe(c, at, kProbeBytes, &w));
+      if (w.empty()) break;
+      std::size_t k = w.find('\n');
+      if (k != std::string_view::npos) {
+        *out = at + k + 1;
+        return Status::OK();
+      }
+      at += w.size();
+    }
+    *out = size;
+    return Status::OK();
+  }
+
+  // The last line start in [lo, off] (lo is a line start).
+  Status line_start_at_or_before(Cursor& c, std::uint64_t lo, std::uint64_t off, std::uint64_t* out) {
+    std::uint64_t end = off;  // look at bytes [lo, end) for the last '\n' before off
+    while (end > lo) {
+      std::uint64_t from = end > lo + kProbeBytes ? end - kProbeBytes : lo;
+      std::string_view w;
+      RUNLOG_RETURN_IF_ERROR(read_probe(c, from, static_cast<std::size_t>(end - from), &w));
+      std::size_t k = w.rfind('\n');
+      if (k != std::string_view::npos) {
+        *out = from + k + 1;
+        return Status::OK();
+      }
+      end = from;
+    }
+    *out = lo;
+    return Status::OK();
+  }
+
+  // The seq of the line at `off`; *ok = false when it cannot be read.
+  Status seq_at(Cursor& c, std::uint64_t off, std::uint64_t size, std::uint64_t* seq, bool* ok) {
+    *ok = false;
+    std::string_view w;
+    RUNLOG_RETURN_IF_ERROR(read_probe(c, off, kProbeBytes, &w));
+    int d = 0;
+    if (w.size() > 7 && w.substr(0, 7) == "{\"seq\":" && parse_seq_digits(w.data() + 7, w.size() - 7, seq, &d) &&
+        static_cast<std::size_t>(7 + d) < w.size() && (w[7 + d] == ',' || w[7 + d] == '}')) {
+      *ok = true;
+      return Status::OK();
+    }
+    // A foreign line: its keys may come in any order. Read it whole and parse it.
+    std::string line;
+    std::uint64_t at = off;
+    for (;;) {
+      std::size_t k = w.find('\n');
+      line.append(w.data(), k == std::string_view::npos ? w.size() : k);
+      if (k != std::string_view::npos || w.empty()) break;
+      at += w.size();
+      if (at >= size) break;
+      RUNLOG_RETURN_IF_ERROR(read_probe(c, at, 1 << 20, &w));
+    }
+    simdjson::dom::element el;
+    if (!aux_parser.parse(line.data(), line.size(), true).get(el) && !el["seq"].get_uint64().get(*seq)) *ok = true;
+    return Status::OK();
+  }
+
+  // The offset of the first line whose seq is > n (the file's size when
+  // none): bisection over byte offsets; seqs increase within a file. Ends with
+  // one read of at most kLinearBytes; never scans the file. When a probed
+  // line cannot be read, answers the last offset known to be safe (the reader
+  // then skips seqs <= n as it goes).
+  Status seek_after(Cursor& c, std::uint64_t n, std::uint64_t* out) {
+    std::uint64_t size = 0;
+    RUNLOG_RETURN_IF_ERROR(c.file->size().get(size));
+    std::uint64_t lo = 0, hi = size;  // the answer lies in [lo, hi]; lo is a line start
+    bool ok = false;
+    std::uint64_t seq = 0;
+    while (hi - lo > kLinearBytes) {
+      const std::uint64_t mid = lo + (hi - lo) / 2;
+      std::uint64_t s = 0;
+      RUNLOG_RETURN_IF_ERROR(line_start_at_or_after(c, mid, size, &s));
+      if (s >= hi) {
+        RUNLOG_RETURN_IF_ERROR(line_start_at_or_before(c, lo, mid, &s));
+        if (s == lo) {  // lo is the only line starting in [lo, hi)
+          RUNLOG_RETURN_IF_ERROR(seq_at(c, lo, size, &seq, &ok));
+          *out = ok && seq <= n ? hi : lo;
+          return Status::OK();
+        }
+      }
+      RUNLOG_RETURN_IF_ERROR(seq_at(c, s, size, &seq, &ok));
+      if (!ok) {
+        *out = lo;
+        return Status::OK();
+      }
+      if (seq > n) hi = s;
+      else lo = s;
+    }
+    // Linear: the line starts in [lo, hi), from one read.
+    std::string_view w;
+    RUNLOG_RETURN_IF_ERROR(read_probe(c, lo, static_cast<std::size_t>(hi - lo), &w));
+    std::string window(w);
+    std::size_t p = 0;
+    while (lo + p < hi) {
+      RUNLOG_RETURN_IF_ERROR(seq_at(c, lo + p, size, &seq, &ok));
+      if (!ok) {
+        *out = lo + p;
+        return Status::OK();
+      }
+      if (seq > n) {
+        *out = lo + p;
+        return Status::OK();
+      }
+      std::size_t k = window.find('\n', p);
+      if (k == std::string::npos) break;
+      p = k + 1;
+    }
+    *out = hi;
+    return Status::OK();
+  }
+
+  // ----- the merge
+
+  bool passes(const Cursor& c, const Rec& r) const {
+    if (!(filter.channels & (1u << r.channel))) return false;
+    if (r.seq <= filter.after) return false;
+    const char* line = c.buf.get() + r.off;
+    if (filter.types || filter.levels) {
+      if (r.channel != 0 || r.kind != kSpans) return false;
+      const Span* sp = &c.side[static_cast<std::size_t>(r.aux) * kFieldCount];
+      if (filter.types) {
+        const Span s = sp[F(Field::type)];
+        std::optional<EventType> t = parse_event_type(std::string_view(line + s.off + 1, s.len - 2));
+        if (!t || !(filter.types & (1u << static_cast<int>(*t)))) return false;
+      }
+      if (filter.levels) {
+        const Span s = sp[F(Field::level)];
+        std::optional<LogLevel> l = parse_level(std::string_view(line + s.off + 1, s.len - 2));
+        if (!l || !(filter.levels & (1u << static_cast<int>(*l)))) return false;
+      }
+    }
+    if (!filter.since.empty() || !filter.until.empty()) {
+      std::string_view created;
+      if (r.kind == kOwnStream) {
+        created = std::string_view(line + 7 + r.digits + 33, 24);
+      } else {
+        const Span s = c.side[static_cast<std::size_t>(r.aux) * kFieldCount + F(Field::createdAt)];
+        created = std::string_view(line + s.off + 1, s.len - 2);
+      }
+      if (!filter.since.empty() && created < filter.since) return false;
+      if (!filter.until.empty() && created > filter.until) return false;
+    }
+    return true;
+  }
+
+  void fill_entry(const Cursor& c, const Rec& r) {
+    Entry& e = entry;
+    const char* p = c.buf.get() + r.off;
+    const std::size_t n = r.len;
+    e.seq_ = r.seq;
+    e.offset_ = c.base + r.off;
+    e.channel_ = static_cast<Channel>(r.channel);
+    e.line_ = std::string_view(p, n);
+    e.newline_ = (r.flags & kNoNewline) == 0;
+    e.path_ = &c.path;
+    if (r.kind == kOwnStream) {
+      const std::size_t d = r.digits;
+      const std::size_t created = 7 + d + 33;
+      e.raw_[F(Field::seq)] = std::string_view(p + 7, d);
+      e.raw_[F(Field::channel)] = std::string_view(p + 7 + d + 11, 8);
+      e.raw_[F(Field::createdAt)] = std::string_view(p + created - 1, 26);
+      e.raw_[F(Field::crc)] = std::string_view(p + n - 10 - 1, 10);
+      e.present_ = 1u << F(Field::seq) | 1u << F(Field::channel) | 1u << F(Field::createdAt) | 1u << F(Field::crc);
+      e.own_ = true;
+      e.lazy_ = true;
+      e.text_start_ = r.aux;
+      return;
+    }
+    const Span* sp = &c.side[static_cast<std::size_t>(r.aux) * kFieldCount];
+    std::uint32_t present = 0;
+    for (int i = 0; i < kFieldCount; ++i) {
+      if (sp[i].len) {
+        e.raw_[i] = std::string_view(p + sp[i].off, sp[i].len);
+        present |= 1u << i;
+      }
+    }
+    e.present_ = present;
+    e.lazy_ = false;
+    e.own_ = (r.flags & kCanonical) != 0;
+    e.body_ = {};
+    if (e.own_) {
+      const Span last = sp[r.channel == 0 ? F(Field::renderedLine) : F(Field::text)];
+      e.body_ = std::string_view(p + 1, last.off + last.len - 1);
+    }
+  }
+
+  void switch_to_live() {
+    became_live = false;
+    ctx.live = true;
+    (void)load_durable();
+    for (Cursor& c : cur) reset_cursor(c);
+  }
+
+  Status next(const Entry** out) {
+    *out = nullptr;
+    if (!opened) return Status::Invalid("LogReader::next before open");
+    if (!sticky.ok()) return sticky;
+    if (limit_hit || hole) return Status::OK();
+    for (;;) {
+      int best = -1;
+      std::uint64_t best_seq = UINT64_MAX;
+      bool restart = false;
+      for (std::size_t i = 0; i < cur.size(); ++i) {
+        Cursor& c = cur[i];
+        if (c.exhausted()) {
+          if (!c.error.ok()) return fail(c.error);
+          if (c.done || c.eof) continue;
+          Status st = refill(c);
+          if (!st.ok()) return fail(st);
+          if (became_live) {
+            switch_to_live();
+            restart = true;
+            break;
+          }
+          if (c.exhausted()) {
+            if (!c.error.ok()) return fail(c.error);
+            continue;
+          }
+        }
+        const std::uint64_t s = c.recs[c.pos].seq;
+        if (s < best_seq) {
+          best_seq = s;
+          best = static_cast<int>(i);
+        }
+      }
+      if (restart) continue;
+      if (best < 0) return Status::OK();
+      if (ctx.live && best_seq > ctx.durable_seq) return Status::OK();
+      Cursor& c = cur[static_cast<std::size_t>(best)];
+      const Rec& r = c.recs[c.pos];
+      if (gap_rule && best_seq > filter.after && best_seq != expected) {
+        if (best_seq < expected) {
+          return fail(Status::Corruption(fmt::format("{}:{}: seq {} appears twice in this run", c.path,
+                                                     c.base + r.off, best_seq)));
+        }
+        if (ctx.live) {
+          return fail(Status::Corruption(fmt::format(
+              "{}: seq {} is in no channel file, yet durable.seq says {}", source.dir, expected, ctx.durable_seq)));
+        }
+        hole = true;
+        note(fmt::format("{}: stopped after seq {}: seq {} is missing (what lies past a hole was never acknowledged)",
+                         source.dir, expected - 1, expected));
+        return Status::OK();
+      }
+      ++c.pos;
+      c.consumed = c.base + r.off + r.len + ((r.flags & kNoNewline) ? 0 : 1);
+      c.consumed_seq = r.seq;
+      if (best_seq > filter.after) expected = best_seq + 1;
+      if (!passes(c, r)) continue;
+      last_served = best_seq;
+      fill_entry(c, r);
+      if (filter.limit && ++emitted >= filter.limit) limit_hit = true;
+      *out = &entry;
+      return Status::OK();
+    }
+  }
+
+  Status open(const Source& src, const ReadFilter& f) {
+    opened = false;
+    source = src;
+    filter = f;
+    dir.reset();
+    durable.reset();
+    ctx = RunContext{};
+    notes.clear();
+    sticky = Status::OK();
+    hole = limit_hit = became_live = false;
+    emitted = 0;
+    last_served = 0;
+    expected = f.after + 1;
+    gap_rule = src.kind == SourceKind::run;
+
+    Result<std::unique_ptr<Dir>> d = fs->open_root(src.dir, false, 0);
+    if (!d.ok()) return d.status();
+    dir = std::move(d).value();
+    RUNLOG_RETURN_IF_ERROR(load_durable());
+    RUNLOG_RETURN_IF_ERROR(load_meta());
+    RUNLOG_RETURN_IF_ERROR(load_state());
+
+    const std::size_t ncur = src.kind == SourceKind::run ? kRunChannels : 1;
+    cur.resize(ncur);
+    for (std::size_t i = 0; i < ncur; ++i) {
+      Cursor& c = cur[i];
+      c.file.reset();
+      c.name = src.kind == SourceKind::run ? std::string(channel_file_name(static_cast<Channel>(i))) : src.file;
+      c.fixed = channel_of_file(c.name);
+      c.path = src.dir.empty() || src.dir.back() == '/' ? src.dir + c.name : src.dir + "/" + c.name;
+      c.consumed = 0;
+      c.consumed_seq = 0;
+      RUNLOG_RETURN_IF_ERROR(open_cursor(c));
+      if (c.file && f.after > 0) RUNLOG_RETURN_IF_ERROR(seek_after(c, f.after, &c.consumed));
+      reset_cursor(c);
+    }
+    opened = true;
+    return Status::OK();
+  }
+
+  Status refresh() {
+    if (!opened) return Status::Invalid("LogReader::refresh before open");
+    if (!sticky.ok()) return sticky;
+    RUNLOG_RETURN_IF_ERROR(load_durable());
+    if (!ctx.live) RUNLOG_RETURN_IF_ERROR(load_state());
+    if (ctx.meta_json.empty()) RUNLOG_RETURN_IF_ERROR(load_meta());
+    hole = false;
+    became_live = false;
+    for (Cursor& c : cur) {
+      RUNLOG_RETURN_IF_ERROR(open_cursor(c));
+      reset_cursor(c);
+    }
+    return Status::OK();
+  }
+};
+
+LogReader::LogReader(ReaderOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+LogReader::~LogReader() = default;
+
+Status LogReader::open(const Source& source, const ReadFilter& filter) { return impl_->open(source, filter); }
+Status LogReader::next(const Entry** entry) { return impl_->next(entry); }
+Status LogReader::refresh() { return impl_->refresh(); }
+const RunContext& LogReader::context() const noexcept { return impl_->ctx; }
+bool LogReader::limit_reached() const noexcept { return impl_->limit_hit; }
+bool LogReader::finished() const noexcept {
+  return impl_->limit_hit || (impl_->ctx.status && is_final(*impl_->ctx.status) && !impl_->ctx.live);
+}
+const std::vector<std::string>& LogReader::notes() const noexcept { return impl_->notes; }
+std::uint64_t LogReader::last_seq() const noexcept { return impl_->last_served; }
+
+// ---------------------------------------------------------------------------
+// Sources
+
+namespace {
+
+bool is_run_dir(Dir& d) {
+  static constexpr const char* kMarks[] = {"meta.json", "durable.seq", "worker.jsonl", "stdout.jsonl", "stderr.jsonl"};
+  for (const char* m : kMarks) {
+    Result<bool> e = d.exists(m);
+    if (e.ok() && e.value()) return true;
+  }
+  return false;
+}
+
+std::string join_path(const std::string& a, const std::string& b) {
+  return a.empty() || a.back() == '/' ? a + b : a + "/" + b;
+}
+
+// The sub-folders of d (symlinks and other entries skipped), sorted.
+std::vector<std::pair<std::string, std::unique_ptr<Dir>>> sub_dirs(Dir& d) {
+  std::vector<std::pair<std::string, std::unique_ptr<Dir>>> out;
+  Result<std::vector<std::string>> names = d.list();
+  if (!names.ok()) return out;
+  std::vector<std::string> sorted = std::move(names).value();
+  std::sort(sorted.begin(), sorted.end());
+  for (const std::string& n : sorted) {
+    Result<std::unique_ptr<Dir>> sub = d.open_dir(n, false, 0);
+    if (sub.ok()) out.emplace_back(n, std::move(sub).value());
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<Source>> find_sources(const std::string& path, Fs* fs) {
+  std::shared_ptr<Fs> owned;
+  if (!fs) {
+    owned = posix_fs();
+    fs = owned.get();
+  }
+  std::vector<Source> out;
+  Result<std::unique_ptr<Dir>> root = fs->open_root(path, false, 0);
+  if (!root.ok()) {
+    if (root.status().sys_errno() != ENOTDIR) return root.status();
+    // A file: its folder holds the context (meta.json, durable.seq) if any.
+    std::string p = path;
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    const std::size_t slash = p.rfind('/');
+    Source s;
+    s.kind = SourceKind::file;
+    s.dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash));
+    s.file = slash == std::string::npos ? p : p.substr(slash + 1);
+    out.push_back(std::move(s));
+    return out;
+  }
+  Dir& d = *root.value();
+  auto run_source = [](std::string dir) {
+    Source s;
+    s.kind = SourceKind::run;
+    s.dir = std::move(dir);
+    return s;
+  };
+  if (is_run_dir(d)) {
+    out.push_back(run_source(path));
+    return out;
+  }
+  auto children = sub_dirs(d);
+  bool task_folder = false;
+  for (auto& [name, sub] : children) {
+    if (is_run_dir(*sub)) {
+      task_folder = true;
+      out.push_back(run_source(join_path(path, name)));
+    }
+  }
+  if (task_folder) return out;
+  for (auto& [task, sub] : children) {
+    for (auto& [run, rd] : sub_dirs(*sub))
+      if (is_run_dir(*rd)) out.push_back(run_source(join_path(join_path(path, task), run)));
+  }
+  return out;
+}
+
+}  // namespace runlog::io

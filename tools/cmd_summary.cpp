@@ -1,0 +1,110 @@
+// tools/cmd_summary.cpp — `runlog summary`: one JSON object per run, its
+// LocalRunLogSummary with meta.json, state.json, bytes and first/last times.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "io/reader.h"
+#include "tools/command.h"
+
+namespace runlog::tools {
+namespace {
+
+constexpr const char* kSummaryHelp = R"(runlog summary — count a run's entries and show its metadata and state
+
+Usage: runlog summary PATH
+
+PATH is a run folder (<runsRoot>/<taskId>/<runId>), a task folder, a runs root
+(one line per run, in order of task then run, read on all cores), or one .jsonl
+file.
+
+Prints one JSON object per run, on one line:
+  totalEntries, lastSeq, lifecycleEventCount, stdoutChunkCount, stderrChunkCount
+                   the contract's LocalRunLogSummary, of the entries 1..lastSeq
+  firstCreatedAt, lastCreatedAt
+                   createdAt of the first and last entry (null when none)
+  bytes            {"worker":N,"stdout":N,"stderr":N}: bytes of those entries'
+                   lines in each channel file
+  live             whether a writer holds the run open (then everything counts
+                   up to durable.seq only)
+  durableSeq       the seq in durable.seq (null when the file is missing)
+  meta, state      meta.json and state.json as they are (null when missing)
+
+Options:
+  -h, --help       this help
+
+Exit status: 0 success, 1 a run could not be read (damage with valid records
+after it, an I/O error: file and byte offset on stderr), 2 bad usage.
+)";
+
+Status write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write standard output");
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return Status::OK();
+}
+
+int cmd_summary(Args& args) {
+  if (args.flag("-h") || args.flag("--help")) {
+    std::fputs(kSummaryHelp, stdout);
+    return 0;
+  }
+  if (!args.ok()) return usage_error("summary", args.error());
+  std::vector<std::string> rest = args.rest();
+  for (const std::string& r : rest) {
+    if (r.size() > 1 && r[0] == '-') return usage_error("summary", fmt::format("unknown option '{}'", r));
+  }
+  if (rest.empty()) return usage_error("summary", "which run? give PATH (a run folder, a runs root or a .jsonl file)");
+  if (rest.size() > 1) return usage_error("summary", fmt::format("unexpected argument '{}'", rest[1]));
+
+  std::vector<io::Source> sources;
+  if (Status st = io::find_sources(rest[0]).get(sources); !st.ok()) {
+    fmt::print(stderr, "runlog summary: {}\n", st.to_string());
+    return 1;
+  }
+  if (sources.empty()) {
+    fmt::print(stderr, "runlog summary: no runs under {}\n", rest[0]);
+    return 1;
+  }
+  int status = 0;
+  std::vector<std::vector<std::string>> notes(sources.size());
+  io::OrderedSink sink;
+  sink.write = [](std::string_view bytes) { return write_all(STDOUT_FILENO, bytes); };
+  sink.done = [&](std::size_t i, const Status& st) {
+    for (const std::string& n : notes[i]) fmt::print(stderr, "runlog summary: note: {}\n", n);
+    if (!st.ok()) {
+      fmt::print(stderr, "runlog summary: {}\n", st.to_string());
+      status = 1;
+    }
+  };
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  Status st = io::run_ordered(sources.size(), threads, {}, [&](std::size_t i, io::LogReader& reader, io::ChunkWriter& out) {
+    Result<io::RunSummary> s = io::summarize(reader, sources[i]);
+    notes[i] = reader.notes();
+    if (!s.ok()) return s.status();
+    out.buffer() += io::summary_json(s.value(), reader.context());
+    out.buffer() += '\n';
+    return Status::OK();
+  }, sink);
+  if (!st.ok()) {
+    fmt::print(stderr, "runlog summary: {}\n", st.to_string());
+    return 1;
+  }
+  return status;
+}
+
+}  // namespace
+
+RUNLOG_COMMAND("summary", "count a run's entries (LocalRunLogSummary) with its meta, state and bytes", cmd_summary, 30);
+
+}  // namespace runlog::tools
