@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include <chrono>
 #include <string>
 #include <thread>
@@ -34,6 +36,8 @@ struct BadId {
   const char* name;
   std::string id;
 };
+// ctest lists parameterized tests with their parameter: print its name.
+void PrintTo(const BadId& c, std::ostream* os) { *os << c.name; }
 
 class EngineBadIdTest : public ::testing::TestWithParam<BadId>, public EngineFixture {};
 
@@ -295,6 +299,8 @@ struct BadOptions {
   const char* field;
   void (*apply)(Options&);
 };
+// ctest lists parameterized tests with their parameter: print its name.
+void PrintTo(const BadOptions& c, std::ostream* os) { *os << c.field; }
 
 class EngineOptionsTest : public ::testing::TestWithParam<BadOptions>, public EngineFixture {};
 

@@ -4,6 +4,8 @@
 // whole, an incomplete tail at close, and chunks over the record limit.
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include <atomic>
 #include <random>
 #include <thread>
@@ -110,6 +112,8 @@ struct InvalidCase {
   std::string input;
   std::string node;  // what Buffer.from(input).toString('utf8') shows
 };
+// ctest lists parameterized tests with their parameter: print its name.
+void PrintTo(const InvalidCase& c, std::ostream* os) { *os << c.name; }
 
 std::string R(int n) {
   std::string s;
@@ -190,6 +194,8 @@ struct SplitCase {
   const char* name;
   std::string first, second;
 };
+// ctest lists parameterized tests with their parameter: print its name.
+void PrintTo(const SplitCase& c, std::ostream* os) { *os << c.name; }
 
 class EngineSplitCharTest : public EngineTextTest, public ::testing::WithParamInterface<SplitCase> {};
 
@@ -274,6 +280,8 @@ struct OversizeCase {
   std::string unit;    // repeated to 10,000 bytes
   std::string prefix;  // shifts the character boundaries off the limit
 };
+// ctest lists parameterized tests with their parameter: print its name.
+void PrintTo(const OversizeCase& c, std::ostream* os) { *os << c.name; }
 
 class EngineOversizeTest : public ::testing::TestWithParam<OversizeCase>, public EngineFixture {};
 

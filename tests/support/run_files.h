@@ -9,6 +9,10 @@
 // Threads: every function may be called from any thread; none keeps state.
 #pragma once
 
+#include <ostream>
+
+#include "runlog/options.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -16,6 +20,11 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace runlog {
+// ctest lists parameterized tests with their parameter: print the mode's name.
+inline void PrintTo(Durability d, std::ostream* os) { *os << (d == Durability::none ? "none" : "batch"); }
+}  // namespace runlog
 
 namespace runlog::testing {
 

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include <string>
 #include <vector>
 
@@ -62,6 +64,8 @@ struct DemoCase {
   std::uint64_t min_records;
   std::size_t runs;
 };
+// ctest lists parameterized tests with their parameter: print its name.
+void PrintTo(const DemoCase& c, std::ostream* os) { *os << c.name; }
 
 class CliDemoTest : public ::testing::TestWithParam<DemoCase> {};
 
