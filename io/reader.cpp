@@ -697,8 +697,12 @@ struct LogReader::Impl {
   Status bad_line(Cursor& c, std::size_t p, const std::string& what) {
     const std::uint64_t off = c.base + p;
     c.parsed = p;
-    bool later = false;
-    RUNLOG_RETURN_IF_ERROR(valid_record_after(c, off, &later));
+    // A whole record (a crc that matches, or a foreign JSON object with a
+    // seq) that is not an entry of this file is no crash's doing.
+    const char* b = c.buf.get();
+    const char* nl = static_cast<const char*>(std::memchr(b + p, '\n', c.len - p));
+    bool later = nl != nullptr && line_is_record(std::string_view(b + p, static_cast<std::size_t>(nl - b) - p + 1), aux_parser);
+    if (!later) RUNLOG_RETURN_IF_ERROR(valid_record_after(c, off, &later));
     if (later) {
       c.error = Status::Corruption(fmt::format("{}:{}: {}", c.path, off, what));
       return Status::OK();
@@ -743,6 +747,8 @@ struct LogReader::Impl {
     for (;;) {
       enum { kOk, kGrow, kOneByOne, kBad } outcome = kOk;
       std::size_t next = at;
+      std::size_t prev = SIZE_MAX;     // the start of the line indexed last
+      std::uint64_t prev_seq = 0;      // last_seq before it
       Bad bad;
       {
         od::document_stream ds;
@@ -757,8 +763,17 @@ struct LogReader::Impl {
               outcome = e == simdjson::CAPACITY ? kGrow : kOneByOne;
               break;
             }
-            if (skip_ws(b, at + it.current_index(), end) != p) {
-              next = p;
+            if (const std::size_t q = skip_ws(b, at + it.current_index(), end); q != p) {
+              // A second value on the line just indexed (q < p), or bytes no
+              // value claims (q > p): either way that line is bad.
+              if (q < p && !c.recs.empty() && c.recs.back().off == prev) {
+                if (c.recs.back().kind == kSpans) c.side.resize(static_cast<std::size_t>(c.recs.back().aux) * kFieldCount);
+                c.recs.pop_back();
+                c.last_seq = prev_seq;
+                next = prev;
+              } else {
+                next = p;
+              }
               bad = Bad{"is not one JSON object per line"};
               outcome = kBad;
               break;
@@ -772,6 +787,8 @@ struct LogReader::Impl {
               outcome = kBad;
               break;
             }
+            prev = p;
+            prev_seq = c.last_seq;
             if (!add_record(c, p, n, r, spans, true)) return Status::OK();
             next = p + n + 1;
           }
@@ -816,7 +833,7 @@ struct LogReader::Impl {
     const char* b = c.buf.get();
     const std::size_t n = c.len - p;
     const bool own_looking = n >= kCrcTail && std::memcmp(b + c.len - kCrcTail, ",\"crc\":\"", 8) == 0;
-    if (!own_looking && std::memcmp(b + p, "{\"seq\":", 7) != 0) {
+    if (!own_looking) {
       Span spans[kFieldCount];
       od::document doc;
       Rec r{};
@@ -992,7 +1009,15 @@ struct LogReader::Impl {
     std::string window(w);
     std::size_t p = 0;
     while (lo + p < hi) {
-      RUNLOG_RETURN_IF_ERROR(seq_at(c, lo + p, size, &seq, &ok));
+      int d = 0;
+      const std::size_t avail = window.size() - p;
+      if (avail > 8 && window.compare(p, 7, "{\"seq\":") == 0 &&
+          parse_seq_digits(window.data() + p + 7, avail - 7, &seq, &d) && static_cast<std::size_t>(7 + d) < avail &&
+          (window[p + 7 + d] == ',' || window[p + 7 + d] == '}')) {
+        ok = true;
+      } else {
+        RUNLOG_RETURN_IF_ERROR(seq_at(c, lo + p, size, &seq, &ok));
+      }
       if (!ok) {
         *out = lo + p;
         return Status::OK();
@@ -1100,11 +1125,18 @@ struct LogReader::Impl {
       int best = -1;
       std::uint64_t best_seq = UINT64_MAX;
       bool restart = false;
+      const Status* pending = nullptr;  // a channel stopped by damage
       for (std::size_t i = 0; i < cur.size(); ++i) {
         Cursor& c = cur[i];
         if (c.exhausted()) {
-          if (!c.error.ok()) return fail(c.error);
-          if (c.done || c.eof) continue;
+          if (!c.error.ok()) {
+            pending = &c.error;
+            continue;
+          }
+          if (c.done) continue;
+          // At the end of the file: more may come while the run is live; a
+          // partial last line left by a finished writer is looked at once.
+          if (c.eof && (c.parsed == c.len || ctx.live)) continue;
           Status st = refill(c);
           if (!st.ok()) return fail(st);
           if (became_live) {
@@ -1113,7 +1145,7 @@ struct LogReader::Impl {
             break;
           }
           if (c.exhausted()) {
-            if (!c.error.ok()) return fail(c.error);
+            if (!c.error.ok()) pending = &c.error;
             continue;
           }
         }
@@ -1124,6 +1156,8 @@ struct LogReader::Impl {
         }
       }
       if (restart) continue;
+      // The damaged channel might hold the next seq, unless another one does.
+      if (pending && (!gap_rule || best < 0 || best_seq != expected || best_seq <= filter.after)) return fail(*pending);
       if (best < 0) return Status::OK();
       if (ctx.live && best_seq > ctx.durable_seq) return Status::OK();
       Cursor& c = cur[static_cast<std::size_t>(best)];
@@ -1136,6 +1170,9 @@ struct LogReader::Impl {
         if (ctx.live) {
           return fail(Status::Corruption(fmt::format(
               "{}: seq {} is in no channel file, yet durable.seq says {}", source.dir, expected, ctx.durable_seq)));
+        }
+        for (Cursor& other : cur) {  // damage found ahead explains the hole better
+          if (!other.error.ok()) return fail(other.error);
         }
         hole = true;
         note(fmt::format("{}: stopped after seq {}: seq {} is missing (what lies past a hole was never acknowledged)",
