@@ -2,8 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,8 +18,6 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #endif
 #include <simdjson.h>
-
-extern char** environ;
 
 namespace runlog::bench {
 namespace {
@@ -299,45 +295,15 @@ Result<PeerResult> node_writer(const std::string& pool_path, std::uint64_t recor
                                    "--records",         fmt::format("{}", records),   "--runs",
                                    fmt::format("{}", runs), "--out", dir,             "--fsync-every",
                                    fmt::format("{}", fsync_every)};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
-  pid_t pid = 0;
-  int err = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(pipefd[1]);
-  if (err != 0) {
-    ::close(pipefd[0]);
-    return Status::FromErrno(err, "spawn " + knobs().node + " (set RUNLOG_BENCH_NODE)");
-  }
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) != 0;) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(pipefd[0]);
-  int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
-    return Status(Errc::io_error, 0, fmt::format("{} {} failed (status {:#x}): {}", knobs().node, script, wstatus, out));
-  }
+  auto out = run_capture(args);
+  if (!out.ok()) return out.status();
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   PeerResult r;
   std::int64_t rec = 0, bytes = 0, fsyncs = 0;
-  if (parser.parse(out).get(doc) || doc["records"].get(rec) || doc["bytes"].get(bytes) ||
+  if (parser.parse(out.value()).get(doc) || doc["records"].get(rec) || doc["bytes"].get(bytes) ||
       doc["seconds"].get(r.seconds) || doc["fsyncs"].get(fsyncs)) {
-    return Status(Errc::io_error, 0, fmt::format("{}: unexpected output: {}", script, out));
+    return Status(Errc::io_error, 0, fmt::format("{}: unexpected output: {}", script, out.value()));
   }
   r.records = static_cast<std::uint64_t>(rec);
   r.bytes = static_cast<std::uint64_t>(bytes);

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <malloc.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +19,8 @@
 
 #include "io/fs.h"
 #include "io/recovery.h"
+
+extern char** environ;
 
 namespace runlog::bench {
 namespace {
@@ -94,6 +98,7 @@ const Knobs& knobs() {
     o.fsync_records = env_u64("RUNLOG_BENCH_FSYNC_RECORDS", o.fsync_records);
     o.sync_samples = env_u64("RUNLOG_BENCH_SYNC_SAMPLES", o.sync_samples);
     if (const char* n = std::getenv("RUNLOG_BENCH_NODE"); n != nullptr && *n != '\0') o.node = n;
+    if (const char* n = std::getenv("RUNLOG_BENCH_SMOKE"); n != nullptr && *n != '\0') o.smoke = true;
     o.dir = top_dir().path;
     return o;
   }();
@@ -117,6 +122,7 @@ Scratch::~Scratch() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
   // Deleted files drop their dirty pages; what is left to write back goes now.
+  if (knobs().smoke) return;
   int fd = ::open(top_dir().path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
     ::syncfs(fd);
@@ -192,6 +198,42 @@ Result<LinePool> make_line_pool(const tools::WorkloadSpec& w, std::uint64_t reco
                             });
   if (!checked.ok()) return checked.status();
   return pool;
+}
+
+Result<std::string> run_capture(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
+  pid_t pid = 0;
+  const int err = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(pipefd[1]);
+  if (err != 0) {
+    ::close(pipefd[0]);
+    return Status::FromErrno(err, "spawn " + args[0]);
+  }
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(pipefd[0]);
+  int wstatus = 0;
+  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+    return Status(Errc::io_error, 0, fmt::format("{} failed (wait status {:#x}): {}", args[0], wstatus, out));
+  }
+  return out;
 }
 
 Result<std::uint64_t> count_lines(const std::string& path) {

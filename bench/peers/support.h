@@ -20,18 +20,20 @@ namespace runlog::bench {
 ///   RUNLOG_BENCH_RECORDS        records per W1/W3 run (and per peer run)   20000
 ///   RUNLOG_BENCH_W2_RECORDS     records per W2 run                          RECORDS / 4
 ///   RUNLOG_BENCH_W4_SECONDS     length of the W4 flood                      0.5
-///   RUNLOG_BENCH_FSYNC_RECORDS  records for the fsync-per-record peer       200
+///   RUNLOG_BENCH_FSYNC_RECORDS  records for the fsync-per-record peer       100
 ///   RUNLOG_BENCH_SYNC_SAMPLES   fdatasyncs of a 4 KiB append to time        200
 ///   RUNLOG_BENCH_DIR            where scratch folders go (must be the file system under test)
 ///   RUNLOG_BENCH_NODE           the node binary                             node
+///   RUNLOG_BENCH_SMOKE          set (CI smoke pass): no syncfs between runs (outputs are checked, not speed)
 struct Knobs {
   std::uint64_t records = 20000;
   std::uint64_t w2_records = 5000;
   double w4_seconds = 0.5;
-  std::uint64_t fsync_records = 200;
+  std::uint64_t fsync_records = 100;
   std::uint64_t sync_samples = 200;
   std::string dir;
   std::string node = "node";
+  bool smoke = false;
 };
 const Knobs& knobs();
 
@@ -39,8 +41,9 @@ const Knobs& knobs();
 std::uint64_t workload_records(const tools::WorkloadSpec& w);
 
 /// A fresh folder under RUNLOG_BENCH_DIR (or $TMPDIR, or /var/tmp), removed
-/// with its content when the object dies; then the file system is synced
-/// (syncfs) so that write-back of one benchmark does not land in the next.
+/// with its content when the object dies; then (unless RUNLOG_BENCH_SMOKE)
+/// the file system is synced (syncfs) so that write-back of one benchmark
+/// does not land in the next.
 class Scratch {
  public:
   explicit Scratch(std::string_view tag);
@@ -71,6 +74,11 @@ struct LinePool {
   double mean_line() const { return lines.empty() ? 0 : static_cast<double>(bytes) / static_cast<double>(lines.size()); }
 };
 Result<LinePool> make_line_pool(const tools::WorkloadSpec& w, std::uint64_t records);
+
+/// Runs argv[0] (looked up in PATH) with argv, waits, and returns what it
+/// wrote on stdout (its stderr is this process's). Errors: spawn failure, or
+/// an exit status other than 0 (with the output in the message).
+Result<std::string> run_capture(const std::vector<std::string>& argv);
 
 /// '\n' bytes in the regular files at and below `path`.
 Result<std::uint64_t> count_lines(const std::string& path);
