@@ -56,7 +56,6 @@ constexpr std::size_t kReadBytes = std::size_t{8} << 20;        // one pread
 constexpr std::size_t kSpanBytes = std::size_t{1} << 20;        // lines per iterate_many call, about
 constexpr std::uint64_t kSegmentBytes = std::uint64_t{64} << 20;  // files of 2x this are split
 constexpr std::size_t kPadding = simdjson::SIMDJSON_PADDING;
-constexpr std::size_t kDurableSeqBytes = 21;
 constexpr std::string_view kRepairHint = "run `runlog verify --repair`";
 
 constexpr std::string_view kMetaFile = "meta.json";
