@@ -568,7 +568,8 @@ struct LogReader::Impl {
       std::size_t na = 0, nb = 0;
       RUNLOG_RETURN_IF_ERROR(durable->pread(a, sizeof a, 0, &na));
       RUNLOG_RETURN_IF_ERROR(durable->pread(b, sizeof b, 0, &nb));
-      std::optional<std::uint64_t> v = parse_durable_seq(std::string_view(a, na));
+      // Empty: the writer has just made it (nothing is durable yet).
+      std::optional<std::uint64_t> v = na == 0 ? std::optional<std::uint64_t>(0) : parse_durable_seq(std::string_view(a, na));
       if (na == nb && std::memcmp(a, b, na) == 0 && v) {
         ctx.durable_seq = *v;
         return Status::OK();
