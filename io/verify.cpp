@@ -1301,7 +1301,6 @@ struct FileSummary {
   std::vector<Damage> damage;   // merged; the last one may be the torn tail
   bool torn = false;            // the last region is a torn tail
   std::string tail_hidden;      // why a damaged tail is not torn (a record hides in it)
-  std::uint64_t torn_offset = 0, torn_bytes = 0;
   std::uint64_t checked_end = 0;  // offset where checking stopped
 };
 
@@ -1420,126 +1419,75 @@ std::string seq_range(std::uint64_t a, std::uint64_t b) {
   return a == b ? "seq " + std::to_string(a) : "seqs " + std::to_string(a) + ".." + std::to_string(b);
 }
 
-void Verifier::finalize(StreamCheck& s, JobResult* out, bool allow_repair) {
-  Job& job = *s.job;
-  std::vector<VerifyProblem>& problems = out->problems;
-  problems.insert(problems.end(), std::make_move_iterator(s.problems.begin()),
-                  std::make_move_iterator(s.problems.end()));
-  auto add = [&](const std::string& file, std::uint64_t offset, std::string what) {
+// Where a stream's problems go; `block` marks one that --repair does not fix.
+struct Findings {
+  StreamCheck& s;
+  std::vector<VerifyProblem>& problems;
+  void add(const std::string& file, std::uint64_t offset, std::string what) {
     problems.push_back({file, offset, std::move(what)});
-  };
-  auto blocked = [&](const std::string& file, std::uint64_t offset, std::string what) {
+  }
+  void block(const std::string& file, std::uint64_t offset, std::string what) {
     add(file, offset, std::move(what));
     s.blocked = true;
-  };
-  if (!s.dir) {
-    s.blocked = true;
-    return;
   }
-  if (!s.problems.empty()) s.blocked = true;
-  const std::string meta_path = join_path(job.path, kMetaFile);
-  const std::string state_path = join_path(job.path, kStateFile);
-  const std::string durable_path = join_path(job.path, kDurableFile);
+};
 
-  // Per file.
-  std::vector<FileSummary> sums(s.files.size());
+// A hole in the seqs: a..b missing; the record after it (if any).
+struct Hole {
+  std::uint64_t a, b;
+  std::uint32_t file;
+  std::uint64_t offset;
+  bool has_next;
+};
+
+// Seqs 1..N across the files (1..limit for a live stream): the set hash says
+// whether they are; when not, every seq is collected and sorted to say where.
+// Returns N, the end of the gap-free prefix.
+std::uint64_t find_holes(StreamCheck& s, const std::vector<FileSummary>& sums, Findings& f, std::vector<Hole>* holes) {
   std::uint64_t T = 0, H = 0, M = 0;
-  for (std::size_t i = 0; i < s.files.size(); ++i) {
-    FileCheck& f = s.files[i];
-    if (!f.present) continue;
-    std::uint64_t dropped = 0;
-    const std::size_t before = problems.size();
-    sums[i] = summarize(f, opts_.max_problems_per_file, &problems, &dropped);
-    FileSummary& fs = sums[i];
-    if (problems.size() > before || dropped > 0) s.blocked = true;
-    if (dropped > 0) add(f.path, fs.checked_end, std::to_string(dropped) + " more problems in this file, not listed");
-    // A damaged tail: torn (recovery cuts it) or a hidden record (corruption).
-    if (!fs.damage.empty() && !fs.damage.back().followed) {
-      Damage& d = fs.damage.back();
-      std::string hidden = judge_tail(*f.handles.back(), d.offset);
-      if (hidden.empty()) {
-        fs.torn = true;
-        fs.torn_offset = d.offset;
-        fs.torn_bytes = d.length;
-      } else {
-        fs.tail_hidden = hidden;
-      }
-    }
+  for (const FileSummary& fs : sums) {
     T += fs.records;
     H += fs.hash;
     M = std::max(M, fs.max_seq);
-    s.records += fs.records;
-    s.bytes += fs.bytes;
   }
-
-  // Seqs 1..N across the files (or 1..limit for a live stream).
-  const bool gap_free_stream = job.type != StreamType::file || s.files[0].kind == Kind::chunks;
+  const bool gap_free_stream = s.job->type != StreamType::file || s.files[0].kind == Kind::chunks;
   const std::uint64_t target = s.live ? s.limit : M;
-  std::uint64_t N = M;  // the gap-free prefix
-  struct Hole {
-    std::uint64_t a, b;
-    std::uint32_t file;
-    std::uint64_t offset;  // of the record after it
-    bool has_next;
-  };
-  std::vector<Hole> holes;
-  if (gap_free_stream && !(T == target && M == target && (T == 0 || H == hash_range(T)))) {
-    std::vector<SeqAt> all;
-    for (std::size_t i = 0; i < s.files.size(); ++i)
-      if (s.files[i].present)
-        collect_seqs(*s.files[i].handles.front(), static_cast<std::uint32_t>(i), s.limit,
-                     s.live ? std::numeric_limits<std::uint64_t>::max() : sums[i].checked_end, &all);
-    std::sort(all.begin(), all.end());
-    std::uint64_t expected = 1;
-    bool first_hole = true;
-    for (std::size_t k = 0; k < all.size(); ++k) {
-      const SeqAt& x = all[k];
-      if (k > 0 && all[k - 1].seq == x.seq) {
-        if (all[k - 1].file != x.file)
-          blocked(s.files[x.file].path, x.offset,
-                  "seq " + std::to_string(x.seq) + " repeats (also in " + s.files[all[k - 1].file].name +
-                      " at offset " + std::to_string(all[k - 1].offset) + ")");
-        continue;
-      }
-      if (x.seq > expected) {
-        holes.push_back({expected, x.seq - 1, x.file, x.offset, true});
-        if (first_hole) N = expected - 1;
-        first_hole = false;
-      }
-      expected = x.seq + 1;
+  if (!gap_free_stream || (T == target && M == target && (T == 0 || H == hash_range(T)))) return M;
+  std::vector<SeqAt> all;
+  for (std::size_t i = 0; i < s.files.size(); ++i)
+    if (s.files[i].present)
+      collect_seqs(*s.files[i].handles.front(), static_cast<std::uint32_t>(i), s.limit,
+                   s.live ? std::numeric_limits<std::uint64_t>::max() : sums[i].checked_end, &all);
+  std::sort(all.begin(), all.end());
+  std::uint64_t expected = 1;
+  for (std::size_t k = 0; k < all.size(); ++k) {
+    const SeqAt& x = all[k];
+    if (k > 0 && all[k - 1].seq == x.seq) {
+      if (all[k - 1].file != x.file)  // within one file it was said already
+        f.block(s.files[x.file].path, x.offset,
+                "seq " + std::to_string(x.seq) + " repeats (also in " + s.files[all[k - 1].file].name + " at offset " +
+                    std::to_string(all[k - 1].offset) + ")");
+      continue;
     }
-    if (s.live && expected <= s.limit) {
-      holes.push_back({expected, s.limit, 0, 0, false});
-      if (first_hole) N = expected - 1;
-    }
+    if (x.seq > expected) holes->push_back({expected, x.seq - 1, x.file, x.offset, true});
+    expected = x.seq + 1;
   }
+  if (s.live && expected <= s.limit) holes->push_back({expected, s.limit, 0, 0, false});
+  return holes->empty() ? M : holes->front().a - 1;
+}
 
-  // What damage explains: a missing seq that lies between a damaged
-  // region's neighbours may be in it.
-  auto explained = [&](std::uint64_t a, std::uint64_t b) {
-    for (const FileSummary& fs : sums)
-      for (const Damage& d : fs.damage) {
-        const std::uint64_t hi = d.followed ? d.next_seq : std::numeric_limits<std::uint64_t>::max();
-        if (d.prev_seq < a && b < hi) return true;
-      }
-    return false;
-  };
-
-  // The watermark: what the writer declared durable (non-live stream).
-  const std::uint64_t W = std::max(s.durable.value_or(0), s.state ? s.state->lastEventSeq : 0);
-
-  // Damage reports.
+// Damage and holes: corruption, or (not live) what recovery would cut.
+void report_damage(StreamCheck& s, const std::vector<FileSummary>& sums, const std::vector<Hole>& holes, Findings& f) {
   for (std::size_t i = 0; i < s.files.size(); ++i) {
-    FileCheck& f = s.files[i];
-    if (!f.present) continue;
-    FileSummary& fs = sums[i];
+    const FileSummary& fs = sums[i];
     for (std::size_t k = 0; k < fs.damage.size(); ++k) {
       const Damage& d = fs.damage[k];
       const bool last = k + 1 == fs.damage.size();
       if (last && fs.torn) {
         // In a live stream, a damaged tail past the durable records is a write in flight.
         if (s.live && holes.empty()) continue;
-        add(f.path, d.offset, "torn tail (" + std::to_string(d.length) + " bytes), " + std::string(kRepairHint));
+        f.add(s.files[i].path, d.offset,
+              "torn tail (" + std::to_string(d.length) + " bytes), " + std::string(kRepairHint));
         if (s.live) s.blocked = true;
         else s.repairable = true;
         continue;
@@ -1550,127 +1498,166 @@ void Verifier::finalize(StreamCheck& s, JobResult* out, bool allow_repair) {
       what += ")";
       if (last && !d.followed) what += ", not a torn tail: " + fs.tail_hidden;
       else what += " with valid records after it: corruption, not repaired";
-      blocked(f.path, d.offset, std::move(what));
+      f.block(s.files[i].path, d.offset, std::move(what));
     }
   }
 
-  // Hole reports.
+  // A hole that a damaged region could hold (between the seqs around it) is that damage.
+  auto explained = [&](const Hole& h) {
+    for (const FileSummary& fs : sums)
+      for (const Damage& d : fs.damage)
+        if (d.prev_seq < h.a && (!d.followed || h.b < d.next_seq)) return true;
+    return false;
+  };
+  // The watermark: what the writer declared durable.
+  const std::uint64_t W = std::max(s.durable.value_or(0), s.state ? s.state->lastEventSeq : 0);
   for (const Hole& h : holes) {
-    if (explained(h.a, h.b)) continue;
+    if (explained(h)) continue;
     if (!h.has_next) {
-      blocked(durable_path, 0,
+      f.block(join_path(s.job->path, kDurableFile), 0,
               seq_range(h.a, h.b) + " missing, though the writer declared seq " + std::to_string(s.limit) + " durable");
       continue;
     }
-    const std::string& file = s.files[h.file].path;
-    std::string what = seq_range(h.a, h.b) + " missing (no channel file holds " +
-                       std::string(h.a == h.b ? "it" : "them") + "; the next record is here)";
-    if (!s.live && job.type != StreamType::file && h.a > W) {
-      what += ": records past a hole were never acknowledged (durable up to seq " + std::to_string(W) + "), " +
-              std::string(kRepairHint) + " to cut them";
-      add(file, h.offset, std::move(what));
+    std::string what = seq_range(h.a, h.b) + " missing (no channel file holds " + (h.a == h.b ? "it" : "them") +
+                       "; the next record is here)";
+    if (!s.live && s.job->type == StreamType::run && h.a > W) {
+      f.add(s.files[h.file].path, h.offset,
+            what + ": records past a hole were never acknowledged (durable up to seq " + std::to_string(W) + "), " +
+                std::string(kRepairHint) + " to cut them");
       s.repairable = true;
+    } else if (s.live || h.a <= W) {
+      f.block(s.files[h.file].path, h.offset,
+              what + ", though seq " + std::to_string(s.live ? s.limit : W) + " was declared durable");
     } else {
-      what += s.live || h.a <= W ? ", though seq " + std::to_string(s.live ? s.limit : W) + " was declared durable"
-                                 : "";
-      blocked(file, h.offset, std::move(what));
+      f.block(s.files[h.file].path, h.offset, what);
     }
   }
+}
 
-  // durable.seq.
-  if (job.type != StreamType::file) {
-    if (!s.durable_present) {
-      if (job.type == StreamType::run) blocked(durable_path, 0, "missing");
-    } else if (!s.durable) {
-      blocked(durable_path, 0, "malformed: " + shown(s.durable_text) + " (want 20 digits and a newline)");
-    } else if (!s.live && *s.durable > M) {
-      blocked(durable_path, 0,
-              "says seq " + std::to_string(*s.durable) + " is durable, past the last record (seq " + std::to_string(M) + ")");
-    }
+void check_durable(StreamCheck& s, std::uint64_t M, Findings& f) {
+  const std::string path = join_path(s.job->path, kDurableFile);
+  if (!s.durable_present) {
+    if (s.job->type == StreamType::run) f.block(path, 0, "missing");
+  } else if (!s.durable) {
+    f.block(path, 0, "malformed: " + shown(s.durable_text) + " (want 20 digits and a newline)");
+  } else if (!s.live && *s.durable > M) {
+    f.block(path, 0, "says seq " + std::to_string(*s.durable) + " is durable, past the last record (seq " +
+                         std::to_string(M) + ")");
   }
+}
 
-  if (job.type == StreamType::run) {
-    // meta.json.
-    if (!s.meta.present) {
-      if (!s.live) blocked(meta_path, 0, "missing");
-    } else if (!s.meta.ok) {
-      blocked(meta_path, 0, s.meta_error);
-    } else {
-      const RunMetadata& m = s.meta.meta;
-      if (!s.task_id.empty() && m.taskId != s.task_id)
-        blocked(meta_path, 0, "taskId " + shown(m.taskId) + " is not the task folder's name " + shown(s.task_id));
-      else if (!is_valid_id(m.taskId))
-        blocked(meta_path, 0, "taskId " + shown(m.taskId) + " is not a valid id");
-      if (!s.run_id.empty() && m.runId != s.run_id)
-        blocked(meta_path, 0, "runId " + shown(m.runId) + " is not the run folder's name " + shown(s.run_id));
-      else if (!is_valid_id(m.runId))
-        blocked(meta_path, 0, "runId " + shown(m.runId) + " is not a valid id");
-      if (!is_valid_id(m.stepId)) blocked(meta_path, 0, "stepId " + shown(m.stepId) + " is not a valid id");
-      if (m.attempt < 1) blocked(meta_path, 0, "attempt " + std::to_string(m.attempt) + " is below 1");
-      if (!parse_iso_ms(m.createdAt)) blocked(meta_path, 0, "createdAt " + shown(m.createdAt) + " is not in toISOString form");
+void check_meta(StreamCheck& s, Findings& f) {
+  const std::string path = join_path(s.job->path, kMetaFile);
+  if (!s.meta.present) {
+    if (!s.live) f.block(path, 0, "missing");  // a live writer may be creating the run
+    return;
+  }
+  if (!s.meta.ok) return f.block(path, 0, s.meta_error);
+  const RunMetadata& m = s.meta.meta;
+  if (!s.task_id.empty() && m.taskId != s.task_id)
+    f.block(path, 0, "taskId " + shown(m.taskId) + " is not the task folder's name " + shown(s.task_id));
+  else if (!is_valid_id(m.taskId))
+    f.block(path, 0, "taskId " + shown(m.taskId) + " is not a valid id");
+  if (!s.run_id.empty() && m.runId != s.run_id)
+    f.block(path, 0, "runId " + shown(m.runId) + " is not the run folder's name " + shown(s.run_id));
+  else if (!is_valid_id(m.runId))
+    f.block(path, 0, "runId " + shown(m.runId) + " is not a valid id");
+  if (!is_valid_id(m.stepId)) f.block(path, 0, "stepId " + shown(m.stepId) + " is not a valid id");
+  if (m.attempt < 1) f.block(path, 0, "attempt " + std::to_string(m.attempt) + " is below 1");
+  if (!parse_iso_ms(m.createdAt)) f.block(path, 0, "createdAt " + shown(m.createdAt) + " is not in toISOString form");
+}
+
+// state.json against meta.json and the log (M: last seq, N: end of the gap-free prefix).
+void check_state(StreamCheck& s, const FileSummary& worker, std::uint64_t M, std::uint64_t N, Findings& f) {
+  const std::string path = join_path(s.job->path, kStateFile);
+  if (!s.state_present) {
+    if (!s.live) f.block(path, 0, "missing");
+    return;
+  }
+  if (!s.state) return f.block(path, 0, s.state_error);
+  const RunStateSnapshot& st = *s.state;
+  if (!s.live && st.lastEventSeq > M)
+    f.block(path, 0, "lastEventSeq " + std::to_string(st.lastEventSeq) + " is past the last record (seq " +
+                         std::to_string(M) + ")");
+  if (s.meta.ok && st.attempt != s.meta.meta.attempt)
+    f.block(path, 0, "attempt " + std::to_string(st.attempt) + ", but meta.json says " +
+                         std::to_string(s.meta.meta.attempt));
+  if (!parse_iso_ms(st.startedAt)) f.block(path, 0, "startedAt " + shown(st.startedAt) + " is not in toISOString form");
+  if (!parse_iso_ms(st.updatedAt)) f.block(path, 0, "updatedAt " + shown(st.updatedAt) + " is not in toISOString form");
+  if (st.finishedAt && !parse_iso_ms(*st.finishedAt))
+    f.block(path, 0, "finishedAt " + shown(*st.finishedAt) + " is not in toISOString form");
+  if (is_final(st.status) && !st.finishedAt)
+    f.block(path, 0, "status " + shown(status_name(st.status)) + " without finishedAt");
+  if (!s.live && (st.lastEventSeq < N || s.durable.value_or(0) < N)) s.unclosed = true;
+
+  // Against the lifecycle, when every worker record up to lastEventSeq was read whole.
+  if (!s.files[0].present || !s.replay.complete || !worker.damage.empty() || worker.order_problem ||
+      st.lastEventSeq > N)
+    return;
+  const RunStateSnapshot& r = s.replay.state;
+  if (st.status != r.status) {
+    const std::string why = s.replay.status_seq == 0 ? "no status-changing event"
+                                                     : "the last status-changing event is " + s.replay.status_type +
+                                                           " at seq " + std::to_string(s.replay.status_seq);
+    f.block(path, 0, "status " + shown(status_name(st.status)) + ", but the lifecycle up to lastEventSeq " +
+                         std::to_string(st.lastEventSeq) + " gives " + shown(status_name(r.status)) + " (" + why + ")");
+  }
+  if (r.exitCode && st.exitCode != r.exitCode)
+    f.block(path, 0, "exitCode " + (st.exitCode ? std::to_string(*st.exitCode) : std::string("absent")) +
+                         ", but worker_exited says " + std::to_string(*r.exitCode));
+  if (st.checkpointSeq < r.checkpointSeq)
+    f.block(path, 0, "checkpointSeq " + std::to_string(st.checkpointSeq) + ", but " + std::to_string(r.checkpointSeq) +
+                         " checkpoint slots were reserved up to lastEventSeq");
+}
+
+void Verifier::finalize(StreamCheck& s, JobResult* out, bool allow_repair) {
+  Findings f{s, out->problems};
+  if (!s.problems.empty()) s.blocked = true;
+  for (VerifyProblem& p : s.problems) f.problems.push_back(std::move(p));
+  if (!s.dir) return;
+
+  // Each file: its segments joined, a damaged tail judged.
+  std::vector<FileSummary> sums(s.files.size());
+  for (std::size_t i = 0; i < s.files.size(); ++i) {
+    FileCheck& file = s.files[i];
+    if (!file.present) continue;
+    std::uint64_t dropped = 0;
+    const std::size_t before = f.problems.size();
+    FileSummary& fs = sums[i] = summarize(file, opts_.max_problems_per_file, &f.problems, &dropped);
+    if (f.problems.size() > before || dropped > 0) s.blocked = true;
+    if (dropped > 0) f.add(file.path, fs.checked_end, std::to_string(dropped) + " more problems in this file, not listed");
+    if (!fs.damage.empty() && !fs.damage.back().followed) {
+      fs.tail_hidden = judge_tail(*file.handles.back(), fs.damage.back().offset);
+      fs.torn = fs.tail_hidden.empty();
     }
-    // state.json.
-    if (!s.state_present) {
-      if (!s.live) blocked(state_path, 0, "missing");
-    } else if (!s.state) {
-      blocked(state_path, 0, s.state_error);
-    } else {
-      const RunStateSnapshot& st = *s.state;
-      const std::size_t before = problems.size();
-      if (!s.live && st.lastEventSeq > M)
-        add(state_path, 0, "lastEventSeq " + std::to_string(st.lastEventSeq) + " is past the last record (seq " +
-                               std::to_string(M) + ")");
-      if (s.meta.ok && st.attempt != s.meta.meta.attempt)
-        add(state_path, 0, "attempt " + std::to_string(st.attempt) + ", but meta.json says " +
-                               std::to_string(s.meta.meta.attempt));
-      if (!parse_iso_ms(st.startedAt)) add(state_path, 0, "startedAt " + shown(st.startedAt) + " is not in toISOString form");
-      if (!parse_iso_ms(st.updatedAt)) add(state_path, 0, "updatedAt " + shown(st.updatedAt) + " is not in toISOString form");
-      if (st.finishedAt && !parse_iso_ms(*st.finishedAt))
-        add(state_path, 0, "finishedAt " + shown(*st.finishedAt) + " is not in toISOString form");
-      if (is_final(st.status) && !st.finishedAt)
-        add(state_path, 0, "status " + shown(status_name(st.status)) + " without finishedAt");
-      // Against the lifecycle, when every worker record up to lastEventSeq was read.
-      const FileSummary& ws = sums[0];
-      const bool worker_sound = s.files[0].present && s.replay.complete && ws.damage.empty() && !ws.order_problem &&
-                                st.lastEventSeq <= N && st.lastEventSeq <= M;
-      if (worker_sound) {
-        const RunStateSnapshot& r = s.replay.state;
-        if (st.status != r.status) {
-          std::string why = s.replay.status_seq == 0
-                                ? "no status-changing event"
-                                : "the last status-changing event is " + s.replay.status_type + " at seq " +
-                                      std::to_string(s.replay.status_seq);
-          add(state_path, 0, "status " + shown(status_name(st.status)) + ", but the lifecycle up to lastEventSeq " +
-                                 std::to_string(st.lastEventSeq) + " gives " + shown(status_name(r.status)) + " (" +
-                                 why + ")");
-        }
-        if (r.exitCode && st.exitCode != r.exitCode)
-          add(state_path, 0, "exitCode " + (st.exitCode ? std::to_string(*st.exitCode) : std::string("absent")) +
-                                 ", but worker_exited says " + std::to_string(*r.exitCode));
-        if (st.checkpointSeq < r.checkpointSeq)
-          add(state_path, 0, "checkpointSeq " + std::to_string(st.checkpointSeq) + ", but " +
-                                 std::to_string(r.checkpointSeq) + " checkpoint slots were reserved up to lastEventSeq");
-      }
-      if (problems.size() > before) s.blocked = true;
-      if (!s.live && (st.lastEventSeq < N || s.durable.value_or(0) < N)) s.unclosed = true;
-    }
+    s.records += fs.records;
+    s.bytes += fs.bytes;
+  }
+  std::uint64_t M = 0;
+  for (const FileSummary& fs : sums) M = std::max(M, fs.max_seq);
+
+  std::vector<Hole> holes;
+  const std::uint64_t N = find_holes(s, sums, f, &holes);
+  report_damage(s, sums, holes, f);
+  if (s.job->type != StreamType::file) check_durable(s, M, f);
+  if (s.job->type == StreamType::run) {
+    check_meta(s, f);
+    check_state(s, sums[0], M, N, f);
   }
 
   out->records = s.records;
   out->bytes = s.bytes;
   out->live = s.live;
   out->unclosed = s.unclosed;
-
-  if (allow_repair && opts_.repair && !problems.empty()) {
-    if (s.live) {
-      out->repairs.push_back(job.path + ": not repaired: a writer has it open");
-    } else if (s.blocked) {
-      out->repairs.push_back(job.path +
-                             ": not repaired: corruption is never rewritten (--repair cuts only torn tails and "
-                             "unacknowledged records, in streams without other problems)");
-    } else if (s.repairable) {
-      repair(s, out);
-    }
+  if (!allow_repair || !opts_.repair || f.problems.empty()) return;
+  if (s.live) {
+    out->repairs.push_back(s.job->path + ": not repaired: a writer has it open");
+  } else if (s.blocked) {
+    out->repairs.push_back(s.job->path +
+                           ": not repaired: corruption is never rewritten (--repair cuts only torn tails and "
+                           "unacknowledged records, in streams without other problems)");
+  } else if (s.repairable) {
+    repair(s, out);
   }
 }
 
