@@ -677,15 +677,17 @@ void Scanner::flush() {
   const std::size_t start = batch_.front().pos;
   const std::size_t len = batch_.back().pos + batch_.back().len - start;
   std::size_t i = 0;
-  od::document_stream stream;
-  if (!parser_.iterate_many(b + start, len, std::max<std::size_t>(len, 4096)).get(stream)) {
-    for (auto it = stream.begin(); it != stream.end() && i < batch_.size(); ++it) {
-      if (it.current_index() != batch_[i].pos - start) break;
-      auto doc_result = *it;
-      od::document_reference doc;
-      if (std::move(doc_result).get(doc)) break;
-      after_doc(batch_[i], check_doc(doc, b + batch_[i].pos, batch_[i]));
-      ++i;
+  {
+    od::document_stream stream;  // one batch: the span is whole lines
+    if (!parser_.iterate_many(b + start, len, std::max<std::size_t>(len, 4096)).get(stream)) {
+      for (auto it = stream.begin(); it != stream.end() && i < batch_.size(); ++it) {
+        if (it.current_index() != batch_[i].pos - start) break;
+        auto doc_result = *it;
+        od::document_reference doc;
+        if (std::move(doc_result).get(doc)) break;
+        after_doc(batch_[i], check_doc(doc, b + batch_[i].pos, batch_[i]));
+        ++i;
+      }
     }
   }
   for (; i < batch_.size(); ++i) check_one(batch_[i]);

@@ -4,6 +4,7 @@
 // and nothing else, and a run held open by a writer in another process is
 // checked only up to what that writer declared durable.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -595,6 +596,35 @@ TEST_F(VerifyTest, RepairOfASingleFile) {
   io::VerifyReport r = Verify(path, /*repair=*/true);
   EXPECT_TRUE(r.clean()) << Problems(r);
   EXPECT_EQ(ReadFile(path).value_or(""), before);
+}
+
+// ---------------------------------------------------------- conversations
+
+TEST_F(VerifyTest, ConversationChunksAreGapFreeInTheirOneFile) {
+  const std::string dir = tmp() + "/conversations/c1";
+  ASSERT_EQ(::mkdir((tmp() + "/conversations").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  const std::string path = dir + "/chunks.jsonl";
+  std::vector<Line> lines = {
+      {0, Seal(R"({"seq":1,"role":"user","chunk":{"type":"text","text":"hi"})")},
+      {0, Seal(R"({"seq":2,"role":"assistant","chunk":{"type":"tool-call","toolCallId":"t1","toolName":"ls","input":{"a":[1,true,null]}})")},
+      {0, Seal(R"({"seq":3,"role":"tool","chunk":{"type":"tool-result","toolCallId":"t1","toolName":"ls","content":"x","isError":false})")},
+  };
+  WriteLines(path, lines);
+  io::VerifyReport r = Verify(tmp() + "/conversations");
+  EXPECT_TRUE(r.clean()) << Problems(r);
+  EXPECT_EQ(r.conversations, 1u);
+  EXPECT_EQ(r.records, 3u);
+  // A hole, a role that is not one, a chunk without its type first.
+  lines.erase(lines.begin() + 1);
+  lines.push_back({0, Seal(R"({"seq":4,"role":"robot","chunk":{"type":"text","text":"x"})")});
+  lines.push_back({0, Seal(R"({"seq":5,"role":"user","chunk":{"text":"x","type":"text"})")});
+  WriteLines(path, lines);
+  lines = LinesOf(path);
+  r = Verify(dir);
+  EXPECT_TRUE(HasProblem(r, path, lines[1].offset, "seq 2 missing")) << Problems(r);
+  EXPECT_TRUE(HasProblem(r, path, lines[2].offset, "role \"robot\" is not"));
+  EXPECT_TRUE(HasProblem(r, path, lines[3].offset, "\"chunk\" does not start with a string \"type\""));
 }
 
 // ------------------------------------------------------------ big files
