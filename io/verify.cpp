@@ -1480,6 +1480,10 @@ std::uint64_t find_holes(StreamCheck& s, const std::vector<FileSummary>& sums, F
 
 // Damage and holes: corruption, or (not live) what recovery would cut.
 void report_damage(StreamCheck& s, const std::vector<FileSummary>& sums, const std::vector<Hole>& holes, Findings& f) {
+  // The watermark: what the writer declared durable.
+  const std::uint64_t W = std::max(s.durable.value_or(0), s.state ? s.state->lastEventSeq : 0);
+  std::uint64_t M = 0;
+  for (const FileSummary& fs : sums) M = std::max(M, fs.max_seq);
   for (std::size_t i = 0; i < s.files.size(); ++i) {
     const FileSummary& fs = sums[i];
     for (std::size_t k = 0; k < fs.damage.size(); ++k) {
@@ -1488,6 +1492,13 @@ void report_damage(StreamCheck& s, const std::vector<FileSummary>& sums, const s
       if (last && fs.torn) {
         // In a live stream, a damaged tail past the durable records is a write in flight.
         if (s.live && holes.empty()) continue;
+        if (!s.live && s.job->type != StreamType::file && W > M) {  // acknowledged records are never torn
+          f.block(s.files[i].path, d.offset,
+                  std::string(d.what) + ": damaged tail (" + std::to_string(d.length) + " bytes), but seq " +
+                      std::to_string(W) + " was declared durable and the last whole record is seq " +
+                      std::to_string(M) + ": acknowledged records are lost in it, not repaired");
+          continue;
+        }
         f.add(s.files[i].path, d.offset,
               "torn tail (" + std::to_string(d.length) + " bytes), " + std::string(kRepairHint));
         if (s.live) s.blocked = true;
@@ -1511,8 +1522,6 @@ void report_damage(StreamCheck& s, const std::vector<FileSummary>& sums, const s
         if (d.prev_seq < h.a && (!d.followed || h.b < d.next_seq)) return true;
     return false;
   };
-  // The watermark: what the writer declared durable.
-  const std::uint64_t W = std::max(s.durable.value_or(0), s.state ? s.state->lastEventSeq : 0);
   for (const Hole& h : holes) {
     if (explained(h)) continue;
     if (!h.has_next) {

@@ -272,6 +272,20 @@ TEST_F(VerifyTest, TornTailIsReportedWithTheRepairHint) {
   EXPECT_EQ(r.problems[0].what, "torn tail (" + std::to_string(torn.size()) + " bytes), run `runlog verify --repair`");
 }
 
+// The last records damaged where durable.seq says they were acknowledged: not
+// a write that a crash interrupted, and never cut.
+TEST_F(VerifyTest, DamagedTailBelowTheWatermarkIsNotATornTail) {
+  const std::string dir = MakeRun();
+  const std::string path = dir + "/worker.jsonl";
+  std::vector<Line> lines = LinesOf(path);  // seqs 1 8 9
+  std::string all = ReadFile(path).value_or("");
+  for (std::size_t i = lines[2].offset + 10; i < lines[2].offset + 74; ++i) all[i] = 'Z';  // 64 bytes of seq 9
+  ASSERT_TRUE(WriteFile(path, all));
+  io::VerifyReport r = Verify(root(), /*repair=*/true);
+  EXPECT_TRUE(HasProblem(r, path, lines[2].offset, "acknowledged records are lost in it")) << Problems(r);
+  EXPECT_EQ(ReadFile(path).value_or(""), all);
+}
+
 TEST_F(VerifyTest, ZerosAtTheEndAreATornTail) {
   const std::string dir = MakeRun();
   const std::string path = dir + "/worker.jsonl";
