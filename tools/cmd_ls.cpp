@@ -133,7 +133,6 @@ std::string human_bytes(std::uint64_t n) {
 }
 
 std::string human_duration(double s) {
-  if (s < 0) return fmt::format("{:.1f}s", s);
   if (s < 60) return fmt::format("{:.1f}s", s);
   auto total = static_cast<std::uint64_t>(s);
   if (total < 3600) return fmt::format("{}m{:02}s", total / 60, total % 60);

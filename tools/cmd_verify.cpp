@@ -43,16 +43,7 @@ bar when stderr is a terminal and the tree is big.
 Exit status: 0 no problems, 1 problems found (or left after --repair), 2 bad usage.
 )HELP";
 
-std::string human_bytes(std::uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", n) : fmt::format("{:.1f} {}", v, units[u]);
-}
+std::string mib(std::uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / 1048576.0); }
 
 int cmd_verify(Args& args) {
   if (args.flag("-h") || args.flag("--help")) {
@@ -81,7 +72,7 @@ int cmd_verify(Args& args) {
       frac = frac < 0 ? 0 : frac > 1 ? 1 : frac;
       int filled = static_cast<int>(frac * 30);
       fmt::print(stderr, "\r[{:=<{}}{: <{}}] {:3.0f}%  {}/{} streams  {}  {:.1f} s", "", filled, "", 30 - filled,
-                 frac * 100, p.streams_done, p.streams_total, human_bytes(p.bytes_done), p.seconds);
+                 frac * 100, p.streams_done, p.streams_total, mib(p.bytes_done), p.seconds);
       std::fflush(stderr);
       drawn = true;
     };
@@ -117,7 +108,7 @@ int cmd_verify(Args& args) {
     if (r.live) notes += fmt::format(", {} live", r.live);
     if (r.unclosed) notes += fmt::format(", {} not closed", r.unclosed);
     fmt::print(stderr, "runlog verify: {}{}, {} records, {}, {:.2f} s: {}\n", what, notes, r.records,
-               human_bytes(r.bytes), r.seconds,
+               mib(r.bytes), r.seconds,
                r.clean() ? std::string("clean")
                          : fmt::format("{} problem{}", r.problems.size(), r.problems.size() == 1 ? "" : "s"));
   }
