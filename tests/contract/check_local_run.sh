@@ -27,7 +27,7 @@ skip() {
   exit 77
 }
 
-[ -f "$contract" ] || { echo "contract not found: $contract" >&2; exit 1; }
+[ -f "$contract" ] || skip "the contract $contract is not beside this checkout (CI puts shared/ there)"
 command -v node >/dev/null 2>&1 || skip "node is not installed"
 command -v npm >/dev/null 2>&1 || skip "npm is not installed"
 
