@@ -43,7 +43,7 @@ def ingest_names():
 
 
 def base_name(run_name):
-    return re.sub(r"/(iterations|repeats|min_time|threads|real_time|manual_time)(:[^/]*)?", "", run_name)
+    return re.sub(r"/(iterations|repeats|min_time|real_time|manual_time)(:[^/]*)?", "", run_name)
 
 
 def load(path):
@@ -112,11 +112,21 @@ def fmt_num(x, unit=""):
 def fmt_us(x):
     if x is None:
         return "—"
-    return f"{x / 1000:.2f} ms" if x >= 1000 else f"{x:.0f} µs"
+    if x >= 1000:
+        return f"{x / 1000:.2f} ms"
+    return f"{x:.0f} µs" if x >= 10 else (f"{x:.2f} µs" if x >= 1 else f"{x * 1000:.0f} ns")
 
 
 def mb(x):
     return None if x is None else x / 1e6
+
+
+def fmt_mbs(x, unit=""):
+    """Bytes/s as whole MB/s."""
+    if x is None:
+        return "—"
+    v = x / 1e6
+    return (f"{v:.0f}" if v >= 10 else f"{v:.2f}") + (f" {unit}" if unit else "")
 
 
 def targets(r):
@@ -135,7 +145,7 @@ def targets(r):
     w2b = r.med("W2/batch/runlog", "bytes_per_second")
     disk = r.med("disk/seq_1MiB_fsync_4MiB", "bytes_per_second")
     ratio = w2b / disk if w2b and disk else None
-    row("W2 `batch`, MB/s", "≥ 0.8 × the disk", fmt_num(mb(w2b), "MB/s"), f"disk {fmt_num(mb(disk), 'MB/s')}", ratio,
+    row("W2 `batch`, MB/s", "≥ 0.8 × the disk", fmt_mbs(w2b, "MB/s"), f"disk {fmt_mbs(disk, 'MB/s')}", ratio,
         ratio is not None and ratio >= 0.8)
 
     w1b = r.med("W1/batch/runlog", "items_per_second")
@@ -195,7 +205,7 @@ def figures_tables(r):
             lo, hi = r.spread(n, "items_per_second")
             out.append(
                 f"| `{n}` | {fmt_num(r.med(n, 'items_per_second'))} ({fmt_num(lo)}–{fmt_num(hi)}) "
-                f"| {fmt_num(mb(r.med(n, 'bytes_per_second')))} | {fmt_num(r.med(n, 'records_per_batch'))} "
+                f"| {fmt_mbs(r.med(n, 'bytes_per_second'))} | {fmt_num(r.med(n, 'records_per_batch'))} "
                 f"| {fmt_num(r.med(n, 'fsyncs_per_s'))} | {fmt_us(r.med(n, 'ack_p50_us'))} | {fmt_us(r.med(n, 'ack_p99_us'))} "
                 f"| {fmt_us(r.med(n, 'ack_p999_us'))} | {fmt_us(r.med(n, 'ack_max_us'))} "
                 f"| {memory(r, n)} |")
@@ -218,7 +228,7 @@ def figures_tables(r):
                 continue
             v = r.med(n, "items_per_second")
             lo, hi = r.spread(n, "items_per_second")
-            out.append(f"| `{n}` | {fmt_num(v)} ({fmt_num(lo)}–{fmt_num(hi)}) | {fmt_num(mb(r.med(n, 'bytes_per_second')))} "
+            out.append(f"| `{n}` | {fmt_num(v)} ({fmt_num(lo)}–{fmt_num(hi)}) | {fmt_mbs(r.med(n, 'bytes_per_second'))} "
                        f"| {fmt_num(r.med(n, 'fsyncs_per_s'))} | {fmt_num(r.med(n, 'records'))} "
                        f"| {rn / v if rn and v else 0:.2f} | {rb / v if rb and v else 0:.2f} |")
     out.append("")
@@ -229,7 +239,7 @@ def figures_tables(r):
     for n in DISK:
         if n not in r.runs:
             continue
-        out.append(f"| `{n}` | {fmt_num(mb(r.med(n, 'bytes_per_second')))} | {fmt_us(r.med(n, 'p50_us'))} "
+        out.append(f"| `{n}` | {fmt_mbs(r.med(n, 'bytes_per_second'))} | {fmt_us(r.med(n, 'p50_us'))} "
                    f"| {fmt_us(r.med(n, 'p99_us'))} | {fmt_us(r.med(n, 'p999_us'))} | {fmt_us(r.max(n, 'max_us'))} "
                    f"| {fmt_num(r.med(n, 'fsyncs_per_s'))} |")
     out.append("")
@@ -249,7 +259,7 @@ def generic_table(r, names):
         counters = ", ".join(f"{k} {fmt_num(r.med(n, k))}" for k in b if k not in skip and isinstance(b[k], (int, float)))
         sec = r.med(n, "seconds")
         out.append(f"| `{n}` | {fmt_us(sec * 1e6) if sec is not None else '—'} | {fmt_num(r.med(n, 'items_per_second'))} "
-                   f"| {fmt_num(mb(r.med(n, 'bytes_per_second')))} | {counters} |")
+                   f"| {fmt_mbs(r.med(n, 'bytes_per_second'))} | {counters} |")
     return out
 
 
@@ -319,7 +329,7 @@ set yrange [0:*]
 set ylabel 'MB/s'
 set key outside right top vertical
 set grid ytics
-plot {cols}, {disk:.1f} with lines lw 3 dt 2 lc rgb '#000000' title 'the disk ({disk:.0f} MB/s)'
+plot {cols}, {disk:.1f} with lines lw 3 lc rgb '#000000' title 'the disk ({disk:.0f} MB/s)'
 """
     ok = gnuplot(script, {"bw.dat": head + "\n" + "\n".join(rows) + "\n"}) and ok
     # durable-ack latency distribution
@@ -386,7 +396,7 @@ def write_report(results_path, machine, out, img_dir, context, r, order):
     lines.append(f"| peers | spdlog {machine.get('spdlog', '?')}, Node {machine.get('node', '?')} |")
     lines.append(f"| load average at start | {la} (shared machine) |")
     lines.append(f"| commit | {machine.get('commit', '?')}, {context.get('date', '')} |")
-    reps = max((len(v) for v in r.runs.values()), default=0)
+    reps = max((len(r.runs.get(n, [])) for n in ingest_names()), default=0)
     lines.append(f"| repetitions | {reps}, interleaved at random across benchmarks |")
     recs = r.med("W1/none/runlog", "records")
     lines.append(f"| sizes | W1/W3 {fmt_num(recs)} records per run (lifecycle events included), W2 "
@@ -457,7 +467,8 @@ def write_report(results_path, machine, out, img_dir, context, r, order):
         lines.append("## Encoder micro-benchmark\n")
         lines += generic_table(r, enc)
         lines.append("")
-    lines.append(f"Raw results: `{os.path.relpath(results_path)}` (Google Benchmark JSON) of the run above.\n")
+    lines.append(f"Raw results: `{os.path.relpath(results_path)}` (Google Benchmark JSON, not committed) on the machine "
+                 "that ran the suite; `python3 bench/report.py` rewrites this page from it.\n")
     with open(out, "w") as f:
         f.write("\n".join(lines))
     plots(r, img_dir)
