@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <cstring>
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 #include <utility>
 
 #include "core/crc32c.h"
@@ -165,6 +168,27 @@ inline void format_hex8(std::uint32_t v, char* out) {
   }
 }
 
+// CRC32C of three buffers at once: three independent chains keep the crc32
+// unit busy (one chain waits 3 cycles per 8 bytes).
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) void crc32c_x3(const char* const* p, const std::size_t* n, std::uint32_t* out) {
+  std::uint64_t s0 = 0xFFFFFFFFu, s1 = 0xFFFFFFFFu, s2 = 0xFFFFFFFFu;
+  const std::size_t m = std::min(n[0], std::min(n[1], n[2])) & ~std::size_t{7};
+  for (std::size_t i = 0; i < m; i += 8) {
+    std::uint64_t a, b, c;
+    std::memcpy(&a, p[0] + i, 8);
+    std::memcpy(&b, p[1] + i, 8);
+    std::memcpy(&c, p[2] + i, 8);
+    s0 = _mm_crc32_u64(s0, a);
+    s1 = _mm_crc32_u64(s1, b);
+    s2 = _mm_crc32_u64(s2, c);
+  }
+  out[0] = crc32c_extend(~static_cast<std::uint32_t>(s0), p[0] + m, n[0] - m);
+  out[1] = crc32c_extend(~static_cast<std::uint32_t>(s1), p[1] + m, n[1] - m);
+  out[2] = crc32c_extend(~static_cast<std::uint32_t>(s2), p[2] + m, n[2] - m);
+}
+#endif
+
 // Where the text token of an own stream line ends: at the crc, or before
 // `,"bytes":"…"` (base64 has no quotes, and text's own quotes are escaped).
 std::size_t own_text_end(const char* p, std::size_t n, std::size_t t0, bool* has_bytes) {
@@ -177,6 +201,29 @@ std::size_t own_text_end(const char* p, std::size_t n, std::size_t t0, bool* has
   }
   *has_bytes = false;
   return crc_pos;
+}
+
+// p[0..N-1) == lit, for a literal of 4..16 bytes: two overlapping loads,
+// folded to constants (no memcmp call on the per-line path).
+template <std::size_t N>
+inline bool eq_lit(const char* p, const char (&lit)[N]) {
+  constexpr std::size_t n = N - 1;
+  static_assert(n >= 4 && n <= 16);
+  if constexpr (n >= 8) {
+    std::uint64_t a0, a1, b0, b1;
+    std::memcpy(&a0, p, 8);
+    std::memcpy(&a1, p + n - 8, 8);
+    std::memcpy(&b0, lit, 8);
+    std::memcpy(&b1, lit + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  } else {
+    std::uint32_t a0, a1, b0, b1;
+    std::memcpy(&a0, p, 4);
+    std::memcpy(&a1, p + n - 4, 4);
+    std::memcpy(&b0, lit, 4);
+    std::memcpy(&b1, lit + n - 4, 4);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
 }
 
 // A span of a line: offset from the line's start and length; len 0 = absent.
@@ -199,6 +246,8 @@ struct Rec {
   std::uint8_t digits;  // kOwnStream: digits of seq
   std::uint8_t flags;
 };
+
+constexpr const char* kBadCrc = "has a bad crc (its bytes do not match it)";
 
 // What is wrong with a line.
 struct Bad {
@@ -230,18 +279,24 @@ bool same_order(const std::uint8_t* got, int n, const std::uint8_t (&want)[N]) {
 // Decodes one line p[0..n) (no '\n') into *r (and spans[kFieldCount] when it
 // is not an own stream chunk). `doc` is the line's simdjson document; it is
 // touched only when the line is not runlog's own stream-chunk format.
+// With `crc_deferred`, the crc of an own line is not computed here: the line
+// is taken as own and *crc_deferred set; the caller checks it later (several
+// lines at once) and throws the line away when it does not match.
 template <class Doc>
-Bad decode_line(Doc& doc, const char* p, std::size_t n, int fixed, bool check_crc, Rec* r, Span* spans) {
+Bad decode_line(Doc& doc, const char* p, std::size_t n, int fixed, bool check_crc, Rec* r, Span* spans,
+                bool* crc_deferred = nullptr) {
   // runlog's own line: `{"seq":N,...,"crc":"xxxxxxxx"}` with a matching CRC32C.
   bool own = false;
-  if (n >= 7 + kCrcTail && p[n - 1] == '}' && p[n - 2] == '"' && std::memcmp(p + n - kCrcTail, ",\"crc\":\"", 8) == 0) {
-    if (check_crc) {
+  if (n >= 7 + kCrcTail && p[n - 1] == '}' && p[n - 2] == '"' && eq_lit(p + n - kCrcTail, ",\"crc\":\"")) {
+    if (check_crc && crc_deferred) {
+      *crc_deferred = true;
+    } else if (check_crc) {
       char hex[8];
       format_hex8(crc32c(p, n - kCrcTail), hex);
       if (std::memcmp(hex, p + n - 10, 8) != 0) {
         std::uint32_t stored = 0;
         if (!parse_hex8(p + n - 10, &stored)) return {"is not 8 lowercase hex digits", F(Field::crc)};
-        return {"bad crc (the line's bytes do not match it)"};
+        return {kBadCrc};
       }
     } else {
       std::uint32_t stored = 0;
@@ -252,7 +307,7 @@ Bad decode_line(Doc& doc, const char* p, std::size_t n, int fixed, bool check_cr
   const std::size_t crc_pos = n - kCrcTail;
 
   // Fast path: an own stream chunk, taken apart by position.
-  if (own && std::memcmp(p, "{\"seq\":", 7) == 0) {
+  if (own && eq_lit(p, "{\"seq\":")) {
     std::uint64_t seq = 0;
     int d = 0;
     if (parse_seq_digits(p + 7, n - 7, &seq, &d)) {
@@ -261,12 +316,11 @@ Bad decode_line(Doc& doc, const char* p, std::size_t n, int fixed, bool check_cr
       const std::size_t created = ch + 21;  // after `stdout","createdAt":"`
       const std::size_t t0 = created + 33;  // 24 + `","text":` -> the text token's quote
       int c = -1;
-      if (t0 + 2 <= crc_pos && std::memcmp(p + q, ",\"channel\":\"", 12) == 0) {
-        if (std::memcmp(p + ch, "stdout", 6) == 0) c = 1;
-        else if (std::memcmp(p + ch, "stderr", 6) == 0) c = 2;
+      if (t0 + 2 <= crc_pos && eq_lit(p + q, ",\"channel\":\"")) {
+        if (eq_lit(p + ch, "stdout")) c = 1;
+        else if (eq_lit(p + ch, "stderr")) c = 2;
       }
-      if (c > 0 && std::memcmp(p + ch + 6, "\",\"createdAt\":\"", 15) == 0 &&
-          std::memcmp(p + created + 24, "\",\"text\":\"", 10) == 0) {
+      if (c > 0 && eq_lit(p + ch + 6, "\",\"createdAt\":\"") && eq_lit(p + created + 24, "\",\"text\":\"")) {
         // text runs to the crc, or to `,"bytes":"…"` before it: found when
         // the entry is served (text_end()), not here.
         if (p[crc_pos - 1] == '"') {
@@ -459,12 +513,20 @@ struct LogReader::Impl {
   std::uint64_t emitted = 0;
   bool hole = false;
   bool limit_hit = false;
+  Cursor* run_cursor = nullptr;  // next()'s fast path: this channel, while its seqs stay below run_limit
+  std::uint64_t run_limit = 0;
   bool became_live = false;
   bool opened = false;
   Status sticky;
   Entry entry;
   std::vector<std::string> notes;
   std::string probe;  // bisection scratch
+  struct PendingCrc {
+    std::size_t rec;  // index in the cursor's recs
+    std::size_t off;  // line start in the buffer
+    std::size_t len;  // line length
+  };
+  std::vector<PendingCrc> pending;  // own lines whose crc parse_range checks
 
   explicit Impl(ReaderOptions o) : opt(std::move(o)) {
     fs = opt.fs ? opt.fs : posix_fs();
@@ -605,6 +667,7 @@ struct LogReader::Impl {
   }
 
   void reset_cursor(Cursor& c) {
+    run_cursor = nullptr;
     c.base = c.consumed;
     c.len = 0;
     c.parsed = 0;
@@ -635,12 +698,15 @@ struct LogReader::Impl {
     c.parsed = 0;
   }
 
-  // Indexes one decoded line; corruption when its seq does not increase.
-  bool add_record(Cursor& c, std::size_t p, std::size_t n, Rec r, const Span* spans, bool newline) {
-    if (r.seq <= c.last_seq) {
+  // Indexes one decoded line (decoded into c.recs.back()); corruption when
+  // its seq does not increase (the record is then dropped).
+  bool add_record(Cursor& c, std::size_t p, std::size_t n, const Span* spans, bool newline) {
+    Rec& r = c.recs.back();
+    if (r.seq <= c.last_seq) [[unlikely]] {
       c.error = Status::Corruption(fmt::format("{}:{}: seq {} is not above the previous line's seq {}", c.path,
                                                c.base + p, r.seq, c.last_seq));
       c.parsed = p;
+      c.recs.pop_back();
       return false;
     }
     c.last_seq = r.seq;
@@ -651,9 +717,13 @@ struct LogReader::Impl {
       r.aux = static_cast<std::uint32_t>(c.side.size() / kFieldCount);
       c.side.insert(c.side.end(), spans, spans + kFieldCount);
     }
-    if (c.recs.size() == c.recs.capacity()) c.recs.reserve(std::max<std::size_t>(1024, c.recs.size() * 2));
-    c.recs.push_back(r);
     return true;
+  }
+
+  // A slot for the next record, reused memory.
+  Rec& new_record(Cursor& c) {
+    if (c.recs.size() == c.recs.capacity()) c.recs.reserve(std::max<std::size_t>(4096, c.recs.size() * 2));
+    return c.recs.emplace_back();
   }
 
   // Whether a valid record follows the bad line at file offset `off` (or
@@ -729,19 +799,77 @@ struct LogReader::Impl {
       od::document doc;
       auto err = parser.iterate(b + p, n, c.cap + kPad - p).get(doc);
       if (err) return bad_line(c, p, fmt::format("not JSON ({})", simdjson::error_message(err)));
-      Rec r{};
+      Rec& r = new_record(c);
       Bad bad = decode_line(doc, b + p, n, c.fixed, opt.check_crc, &r, spans);
       if (!bad && r.kind == kSpans && !at_doc_end(doc)) bad = Bad{"has more after its JSON object"};
-      if (bad) return bad_line(c, p, "the line " + describe(bad));
-      if (!add_record(c, p, n, r, spans, nl != nullptr)) return Status::OK();
+      if (bad) {
+        c.recs.pop_back();
+        return bad_line(c, p, "the line " + describe(bad));
+      }
+      if (!add_record(c, p, n, spans, nl != nullptr)) return Status::OK();
       p += n + (nl ? 1 : 0);
     }
     c.parsed = end;
     return Status::OK();
   }
 
-  // Indexes the complete lines of buf[from, end) (end just after a '\n').
+  // Indexes the complete lines of buf[from, end) (end just after a '\n'),
+  // then checks the crcs of the own lines among them, three at a time; a
+  // line whose crc does not match undoes everything indexed from it on.
   Status parse_range(Cursor& c, std::size_t from, std::size_t end) {
+    pending.clear();
+    const std::size_t notes_before = notes.size();
+    const std::uint64_t seq_before = c.recs.empty() ? c.last_seq : 0;
+    const std::size_t recs_before = c.recs.size();
+    RUNLOG_RETURN_IF_ERROR(parse_range_inner(c, from, end));
+    if (pending.empty()) return Status::OK();
+    const char* b = c.buf.get();
+    std::size_t bad = pending.size();
+    std::size_t i = 0;
+#if defined(__x86_64__)
+    if (crc32c_is_hardware()) {
+      for (; i + 3 <= pending.size() && bad == pending.size(); i += 3) {
+        const char* p[3];
+        std::size_t n[3];
+        std::uint32_t crc[3];
+        for (int k = 0; k < 3; ++k) {
+          p[k] = b + pending[i + k].off;
+          n[k] = pending[i + k].len - kCrcTail;
+        }
+        crc32c_x3(p, n, crc);
+        for (int k = 0; k < 3 && bad == pending.size(); ++k) {
+          char hex[8];
+          format_hex8(crc[k], hex);
+          if (std::memcmp(hex, p[k] + n[k] + 8, 8) != 0) bad = i + k;
+        }
+      }
+    }
+#endif
+    for (; i < pending.size() && bad == pending.size(); ++i) {
+      const char* p = b + pending[i].off;
+      const std::size_t n = pending[i].len - kCrcTail;
+      char hex[8];
+      format_hex8(crc32c(p, n), hex);
+      if (std::memcmp(hex, p + n + 8, 8) != 0) bad = i;
+    }
+    if (bad == pending.size()) return Status::OK();
+    // Undo from the bad line on (what was found past it no longer counts).
+    const std::size_t idx = pending[bad].rec;
+    for (std::size_t k = idx; k < c.recs.size(); ++k) {
+      if (c.recs[k].kind == kSpans) {
+        c.side.resize(static_cast<std::size_t>(c.recs[k].aux) * kFieldCount);
+        break;
+      }
+    }
+    c.recs.resize(idx);
+    c.last_seq = idx > recs_before ? c.recs[idx - 1].seq : (recs_before ? c.recs[recs_before - 1].seq : seq_before);
+    c.error = Status::OK();
+    c.done = false;
+    notes.resize(notes_before);
+    return bad_line(c, pending[bad].off, std::string("the line ") + kBadCrc);
+  }
+
+  Status parse_range_inner(Cursor& c, std::size_t from, std::size_t end) {
     char* b = c.buf.get();
     Span spans[kFieldCount];
     std::size_t at = from;
@@ -781,16 +909,24 @@ struct LogReader::Impl {
             }
             const char* nl = static_cast<const char*>(std::memchr(b + p, '\n', end - p));
             const std::size_t n = static_cast<std::size_t>(nl - (b + p));
-            Rec r{};
-            bad = decode_line(dref, b + p, n, c.fixed, opt.check_crc, &r, spans);
+            Rec& r = new_record(c);
+            bool deferred = false;
+            bad = decode_line(dref, b + p, n, c.fixed, opt.check_crc, &r, spans, &deferred);
             if (bad) {
+              c.recs.pop_back();
+              if (deferred) {  // damage in an own line: its crc says it best
+                char hex[8];
+                format_hex8(crc32c(b + p, n - kCrcTail), hex);
+                if (std::memcmp(hex, b + p + n - 10, 8) != 0) bad = Bad{kBadCrc};
+              }
               next = p;
               outcome = kBad;
               break;
             }
             prev = p;
             prev_seq = c.last_seq;
-            if (!add_record(c, p, n, r, spans, true)) return Status::OK();
+            if (!add_record(c, p, n, spans, true)) return Status::OK();
+            if (deferred) pending.push_back({c.recs.size() - 1, p, n});
             next = p + n + 1;
           }
           if (outcome == kOk && skip_ws(b, next, end) < end) {
@@ -837,13 +973,14 @@ struct LogReader::Impl {
     if (!own_looking) {
       Span spans[kFieldCount];
       od::document doc;
-      Rec r{};
+      Rec& r = new_record(c);
       if (!parser.iterate(b + p, n, c.cap + kPad - p).get(doc) &&
           !decode_line(doc, b + p, n, c.fixed, opt.check_crc, &r, spans) && r.kind == kSpans && at_doc_end(doc)) {
-        if (add_record(c, p, n, r, spans, false)) c.parsed = c.len;
+        if (add_record(c, p, n, spans, false)) c.parsed = c.len;
         c.done = true;
         return Status::OK();
       }
+      c.recs.pop_back();
     }
     c.done = true;
     c.parsed = p;
@@ -1123,15 +1260,35 @@ struct LogReader::Impl {
     if (!sticky.ok()) return sticky;
     if (limit_hit || hole) return Status::OK();
     for (;;) {
+      // Fast path: the channel that gave the last record goes on while its
+      // seqs stay below every other channel's next one (long runs of stdout).
+      if (run_cursor != nullptr && !run_cursor->exhausted()) {
+        Cursor& c = *run_cursor;
+        const Rec& r = c.recs[c.pos];
+        if (r.seq < run_limit && (!gap_rule || r.seq == expected || r.seq <= filter.after) &&
+            (!ctx.live || r.seq <= ctx.durable_seq)) {
+          ++c.pos;
+          c.consumed = c.base + r.off + r.len + ((r.flags & kNoNewline) ? 0 : 1);
+          c.consumed_seq = r.seq;
+          if (r.seq > filter.after) expected = r.seq + 1;
+          if (!passes(c, r)) continue;
+          last_served = r.seq;
+          fill_entry(c, r);
+          if (filter.limit && ++emitted >= filter.limit) limit_hit = true;
+          *out = &entry;
+          return Status::OK();
+        }
+      }
+      run_cursor = nullptr;
       int best = -1;
-      std::uint64_t best_seq = UINT64_MAX;
+      std::uint64_t best_seq = UINT64_MAX, second_seq = UINT64_MAX;
       bool restart = false;
-      const Status* pending = nullptr;  // a channel stopped by damage
+      const Status* damaged = nullptr;  // a channel stopped by damage
       for (std::size_t i = 0; i < cur.size(); ++i) {
         Cursor& c = cur[i];
         if (c.exhausted()) {
           if (!c.error.ok()) {
-            pending = &c.error;
+            damaged = &c.error;
             continue;
           }
           if (c.done) continue;
@@ -1146,19 +1303,22 @@ struct LogReader::Impl {
             break;
           }
           if (c.exhausted()) {
-            if (!c.error.ok()) pending = &c.error;
+            if (!c.error.ok()) damaged = &c.error;
             continue;
           }
         }
         const std::uint64_t s = c.recs[c.pos].seq;
         if (s < best_seq) {
+          second_seq = best_seq;
           best_seq = s;
           best = static_cast<int>(i);
+        } else if (s < second_seq) {
+          second_seq = s;
         }
       }
       if (restart) continue;
       // The damaged channel might hold the next seq, unless another one does.
-      if (pending && (!gap_rule || best < 0 || best_seq != expected || best_seq <= filter.after)) return fail(*pending);
+      if (damaged && (!gap_rule || best < 0 || best_seq != expected || best_seq <= filter.after)) return fail(*damaged);
       if (best < 0) return Status::OK();
       if (ctx.live && best_seq > ctx.durable_seq) return Status::OK();
       Cursor& c = cur[static_cast<std::size_t>(best)];
@@ -1184,6 +1344,10 @@ struct LogReader::Impl {
       c.consumed = c.base + r.off + r.len + ((r.flags & kNoNewline) ? 0 : 1);
       c.consumed_seq = r.seq;
       if (best_seq > filter.after) expected = best_seq + 1;
+      if (damaged == nullptr) {  // with damage about, every record takes the full look
+        run_cursor = &c;
+        run_limit = second_seq;
+      }
       if (!passes(c, r)) continue;
       last_served = best_seq;
       fill_entry(c, r);
@@ -1195,6 +1359,7 @@ struct LogReader::Impl {
 
   Status open(const Source& src, const ReadFilter& f) {
     opened = false;
+    run_cursor = nullptr;
     source = src;
     filter = f;
     dir.reset();

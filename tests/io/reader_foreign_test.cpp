@@ -256,6 +256,47 @@ TEST_F(ReaderDamageTest, AFlippedBitIsNamed) {
   EXPECT_EQ(r.seqs.size(), 9u);  // seqs 1..9 come before the damaged seq 10
 }
 
+// A bit flipped inside a chunk's text in a long file: the line still parses,
+// only its crc tells (checked several lines at a time, after the fact).
+TEST(ReaderCrcTest, AFlippedBitInTextAmongManyLinesIsNamed) {
+  TempDir tmp("runlog-crc");
+  Options o;
+  o.runsRoot = tmp / "runs";
+  o.durability = Durability::none;
+  {
+    auto engine = Engine::open(o);
+    ASSERT_TRUE(engine.ok());
+    RunMetadata m;
+    m.taskId = "t";
+    m.runId = "r";
+    auto run = engine.value()->open_run(m);
+    ASSERT_TRUE(run.ok());
+    Producer p(*engine.value());
+    for (int i = 0; i < 3000; ++i) ASSERT_TRUE(p.push_stdout(run.value(), "text number " + std::to_string(i) + "\n").ok());
+    ASSERT_TRUE(run.value().close().ok());
+  }
+  const std::string dir = RunDir(o.runsRoot, "t", "r");
+  std::vector<std::string> lines = ReadLines(dir + "/stdout.jsonl");
+  ASSERT_EQ(lines.size(), 3000u);
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i < 1500; ++i) offset += lines[i].size();
+  const std::size_t at = lines[1500].find("text number") + 2;
+  lines[1500][at] ^= 0x01;  // 'x' -> 'y'
+  std::string content;
+  for (auto& l : lines) content += l;
+  ASSERT_TRUE(WriteFile(dir + "/stdout.jsonl", content + "{\"seq\":3001,\"chan"));  // and a torn tail
+  for (bool tiny : {false, true}) {
+    Read r = ReadPath(dir, {}, tiny ? Tiny() : io::ReaderOptions{});
+    EXPECT_EQ(r.status.code(), Errc::corruption) << r.status.to_string();
+    EXPECT_NE(r.status.message().find("stdout.jsonl:" + std::to_string(offset) + ": the line has a bad crc"),
+              std::string::npos)
+        << r.status.to_string();
+    ASSERT_EQ(r.seqs.size(), 1500u);
+    EXPECT_EQ(r.seqs.back(), 1500u);
+    EXPECT_TRUE(r.notes.empty()) << ::testing::PrintToString(r.notes);
+  }
+}
+
 TEST_F(ReaderDamageTest, ATornLastRecordEndsTheRunBeforeIt) {
   // The crash cut stderr's last line (seq 29): the run ends at 28, and
   // stdout's seq 28 and worker's 30... are what recovery would keep/cut.
