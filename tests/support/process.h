@@ -28,6 +28,14 @@ struct ProcessResult {
 ProcessResult RunProcess(const std::vector<std::string>& argv,
                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+#ifdef RUNLOG_CLI_PATH
+/// Runs the built `runlog` binary with `args` (timeout 120 s).
+inline ProcessResult RunCli(std::vector<std::string> args) {
+  args.insert(args.begin(), RUNLOG_CLI_PATH);
+  return RunProcess(args, std::chrono::seconds(120));
+}
+#endif
+
 /// Forks; the child runs fn() and _exit()s with its value (an exception or a
 /// crash shows as exit code 255 or a signal). The parent waits at most
 /// `timeout`, then kills the child. Use for calls that might hang forever.

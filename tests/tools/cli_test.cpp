@@ -18,39 +18,34 @@ namespace {
 
 using namespace std::chrono_literals;
 
-ProcessResult Cli(std::vector<std::string> args) {
-  args.insert(args.begin(), RUNLOG_CLI_PATH);
-  return RunProcess(args, 120s);
-}
-
 TEST(CliTest, HelpExitsZero) {
-  ProcessResult r = Cli({"--help"});
+  ProcessResult r = RunCli({"--help"});
   EXPECT_EQ(r.exit_code, 0) << r.describe() << "\n" << r.err;
   EXPECT_NE(r.out.find("demo"), std::string::npos) << r.out;
 }
 
 TEST(CliTest, DemoHelpExitsZeroAndMentionsWorkload) {
-  ProcessResult r = Cli({"demo", "--help"});
+  ProcessResult r = RunCli({"demo", "--help"});
   EXPECT_EQ(r.exit_code, 0) << r.describe() << "\n" << r.err;
   EXPECT_NE(r.out.find("--workload"), std::string::npos) << r.out;
 }
 
 TEST(CliTest, UnknownWorkloadIsBadUsage) {
   TempDir tmp("runlog-cli");
-  ProcessResult r = Cli({"demo", "--workload", "W9", "--runs-root", tmp / "runs", "--quiet"});
+  ProcessResult r = RunCli({"demo", "--workload", "W9", "--runs-root", tmp / "runs", "--quiet"});
   EXPECT_EQ(r.exit_code, 2) << r.describe() << "\n" << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out;
   EXPECT_FALSE(r.err.empty());
 }
 
 TEST(CliTest, UnknownCommandIsBadUsage) {
-  ProcessResult r = Cli({"nope"});
+  ProcessResult r = RunCli({"nope"});
   EXPECT_EQ(r.exit_code, 2) << r.describe() << "\n" << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out;
 }
 
 TEST(CliTest, NoCommandIsBadUsage) {
-  ProcessResult r = Cli({});
+  ProcessResult r = RunCli({});
   EXPECT_EQ(r.exit_code, 2) << r.describe();
 }
 
@@ -75,7 +70,7 @@ TEST_P(CliDemoTest, PrintsOneJsonLineAndWritesValidRuns) {
   const std::string root = tmp / "runs";
   std::vector<std::string> args = {"demo", "--runs-root", root, "--quiet"};
   args.insert(args.end(), c.args.begin(), c.args.end());
-  ProcessResult r = Cli(args);
+  ProcessResult r = RunCli(args);
   ASSERT_EQ(r.exit_code, 0) << r.describe() << "\n" << r.err;
 
   // stdout: exactly one JSON line, with exactly these keys in this order.

@@ -19,11 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-ProcessResult Cli(std::vector<std::string> args) {
-  args.insert(args.begin(), RUNLOG_CLI_PATH);
-  return RunProcess(args, 120s);
-}
-
 class LsTest : public EngineTestBase {
  protected:
   // A run with `stdout_records` chunks after worker_started and `final` (if any).
@@ -57,7 +52,7 @@ TEST_F(LsTest, ListsStatusesAndCountsAsTableAndJson) {
   MakeRun(*engine, "test", "c-running", 2, std::nullopt);
   MakeRun(*engine, "test", "d-live", 4, std::nullopt, /*close=*/false);  // held open while ls runs
 
-  ProcessResult table = Cli({"ls", root()});
+  ProcessResult table = RunCli({"ls", root()});
   ASSERT_EQ(table.exit_code, 0) << table.describe() << "\n" << table.err;
   std::vector<std::string> lines;
   for (std::size_t from = 0, nl; (nl = table.out.find('\n', from)) != std::string::npos; from = nl + 1)
@@ -82,7 +77,7 @@ TEST_F(LsTest, ListsStatusesAndCountsAsTableAndJson) {
     EXPECT_NE(lines[i][status_col], ' ') << lines[i];
   }
 
-  ProcessResult json = Cli({"ls", root(), "--json"});
+  ProcessResult json = RunCli({"ls", root(), "--json"});
   ASSERT_EQ(json.exit_code, 0) << json.describe() << "\n" << json.err;
   struct Want {
     const char* task;
@@ -126,21 +121,21 @@ TEST_F(LsTest, ListsStatusesAndCountsAsTableAndJson) {
 
 TEST_F(LsTest, EmptyRootListsNothingAndAMissingOneFails) {
   ASSERT_EQ(::mkdir(root().c_str(), 0700), 0);
-  ProcessResult empty = Cli({"ls", root()});
+  ProcessResult empty = RunCli({"ls", root()});
   EXPECT_EQ(empty.exit_code, 0) << empty.err;
   EXPECT_TRUE(empty.out.empty()) << empty.out;
-  ProcessResult missing = Cli({"ls", tmp() + "/nope"});
+  ProcessResult missing = RunCli({"ls", tmp() + "/nope"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_FALSE(missing.err.empty());
 }
 
 TEST(LsUsageTest, HelpAndBadUsage) {
-  ProcessResult help = Cli({"ls", "--help"});
+  ProcessResult help = RunCli({"ls", "--help"});
   EXPECT_EQ(help.exit_code, 0);
   for (const char* word : {"ROOT", "--json", "durationSeconds", "live"})
     EXPECT_NE(help.out.find(word), std::string::npos) << word;
-  EXPECT_EQ(Cli({"ls", "--bogus"}).exit_code, 2);
-  EXPECT_EQ(Cli({"ls", "a", "b"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"ls", "--bogus"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"ls", "a", "b"}).exit_code, 2);
 }
 
 }  // namespace

@@ -14,11 +14,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-ProcessResult Cli(std::vector<std::string> args) {
-  args.insert(args.begin(), RUNLOG_CLI_PATH);
-  return RunProcess(args, 120s);
-}
-
 std::vector<std::string> SplitLines(const std::string& s) {
   std::vector<std::string> out;
   std::size_t from = 0;
@@ -51,7 +46,7 @@ bool ParseProblem(const std::string& line, ProblemLine* out) {
 class VerifyCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ProcessResult r = Cli({"demo", "--runs-root", root(), "--records", "20000", "--quiet"});
+    ProcessResult r = RunCli({"demo", "--runs-root", root(), "--records", "20000", "--quiet"});
     ASSERT_EQ(r.exit_code, 0) << r.describe() << "\n" << r.err;
     std::vector<std::string> tasks = ListDir(root());
     ASSERT_EQ(tasks.size(), 1u);
@@ -65,32 +60,32 @@ class VerifyCliTest : public ::testing::Test {
 };
 
 TEST(VerifyCliUsageTest, HelpExplainsEveryOption) {
-  ProcessResult r = Cli({"verify", "--help"});
+  ProcessResult r = RunCli({"verify", "--help"});
   EXPECT_EQ(r.exit_code, 0) << r.describe();
   for (const char* word : {"--repair", "--quiet", "PATH", "file:offset: what", "Exit status"})
     EXPECT_NE(r.out.find(word), std::string::npos) << word << " not in:\n" << r.out;
-  ProcessResult top = Cli({"--help"});
+  ProcessResult top = RunCli({"--help"});
   EXPECT_NE(top.out.find("verify"), std::string::npos) << top.out;
 }
 
 TEST(VerifyCliUsageTest, BadUsageExitsTwo) {
   TempDir tmp("runlog-verify-cli");
-  EXPECT_EQ(Cli({"verify"}).exit_code, 2);
-  EXPECT_EQ(Cli({"verify", "--nope", tmp.path()}).exit_code, 2);
-  ProcessResult missing = Cli({"verify", tmp / "missing"});
+  EXPECT_EQ(RunCli({"verify"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"verify", "--nope", tmp.path()}).exit_code, 2);
+  ProcessResult missing = RunCli({"verify", tmp / "missing"});
   EXPECT_EQ(missing.exit_code, 2) << missing.describe();
   EXPECT_TRUE(missing.out.empty()) << missing.out;
   EXPECT_NE(missing.err.find("missing"), std::string::npos) << missing.err;
 }
 
 TEST_F(VerifyCliTest, DemoRunsAreCleanWithASummaryOnStderr) {
-  ProcessResult r = Cli({"verify", root()});
+  ProcessResult r = RunCli({"verify", root()});
   EXPECT_EQ(r.exit_code, 0) << r.describe() << "\n" << r.out << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out;
   EXPECT_NE(r.err.find("16 runs"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("20048 records"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("clean"), std::string::npos) << r.err;
-  ProcessResult quiet = Cli({"verify", "--quiet", root()});
+  ProcessResult quiet = RunCli({"verify", "--quiet", root()});
   EXPECT_EQ(quiet.exit_code, 0);
   EXPECT_TRUE(quiet.err.empty()) << quiet.err;
 }
@@ -107,7 +102,7 @@ TEST_F(VerifyCliTest, OneLinePerProblemOnStdout) {
   b[line + 25] ^= 0x10;
   ASSERT_TRUE(WriteFile(flipped, b));
 
-  ProcessResult r = Cli({"verify", root()});
+  ProcessResult r = RunCli({"verify", root()});
   EXPECT_EQ(r.exit_code, 1) << r.describe() << "\n" << r.err;
   std::vector<std::string> lines = SplitLines(r.out);
   ASSERT_EQ(lines.size(), 2u) << r.out;
@@ -126,14 +121,14 @@ TEST_F(VerifyCliTest, RepairCutsATornTailThenVerifyIsClean) {
   const std::string path = runs_[5] + "/stderr.jsonl";
   const std::string before = ReadFile(path).value_or("");
   ASSERT_TRUE(WriteFile(path, before + std::string(37, '\0')));
-  ProcessResult r = Cli({"verify", "--repair", root()});
+  ProcessResult r = RunCli({"verify", "--repair", root()});
   EXPECT_EQ(r.exit_code, 0) << r.describe() << "\n" << r.out << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out;
   EXPECT_NE(r.err.find(path + ": cut 37 bytes at offset " + std::to_string(before.size()) + " (torn tail)"),
             std::string::npos)
       << r.err;
   EXPECT_EQ(ReadFile(path).value_or(""), before);
-  EXPECT_EQ(Cli({"verify", root()}).exit_code, 0);
+  EXPECT_EQ(RunCli({"verify", root()}).exit_code, 0);
 }
 
 TEST_F(VerifyCliTest, RepairRefusesMidFileCorruption) {
@@ -141,7 +136,7 @@ TEST_F(VerifyCliTest, RepairRefusesMidFileCorruption) {
   std::string bytes = ReadFile(path).value_or("");
   bytes[bytes.find('\n') + 40] ^= 0x01;  // the second line
   ASSERT_TRUE(WriteFile(path, bytes));
-  ProcessResult r = Cli({"verify", "--repair", root()});
+  ProcessResult r = RunCli({"verify", "--repair", root()});
   EXPECT_EQ(r.exit_code, 1) << r.describe();
   EXPECT_NE(r.out.find("bad crc"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("not repaired"), std::string::npos) << r.err;
