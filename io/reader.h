@@ -130,7 +130,7 @@ struct ReaderOptions {
   /// First read of a channel file, in bytes; each later read doubles, up to
   /// max_read_bytes (a line longer than that grows the buffer to hold it).
   std::size_t first_read_bytes = std::size_t{64} << 10;
-  std::size_t max_read_bytes = std::size_t{4} << 20;
+  std::size_t max_read_bytes = std::size_t{1} << 20;
   /// simdjson iterate_many batch size; grown for a line that is longer.
   std::size_t batch_bytes = std::size_t{1} << 20;
   /// Check the crc of runlog's own lines (a mismatch is damage).
