@@ -206,7 +206,7 @@ int null_fd() {
   return fd;
 }
 
-void write_all(int fd, const std::string& s) {
+void write_all(int fd, std::string_view s) {
   std::size_t off = 0;
   while (off < s.size()) {
     ssize_t w = ::write(fd, s.data() + off, s.size() - off);
@@ -294,7 +294,7 @@ std::uint64_t replay_many(const std::string& root, unsigned threads, std::string
   std::atomic<std::uint64_t> n{0};
   runlog::io::OrderedSink sink;
   sink.write = [](std::string_view b) {
-    write_all(null_fd(), std::string(b));
+    write_all(null_fd(), b);
     return runlog::Status::OK();
   };
   sink.done = [&](std::size_t, const runlog::Status& st) {

@@ -114,18 +114,20 @@ int channel_of_file(std::string_view name) {
 // Parses 1..20 decimal digits at p[0..] (no leading zero, value >= 1); *digits
 // is their count. false when there are none or the value overflows.
 bool parse_seq_digits(const char* p, std::size_t avail, std::uint64_t* seq, int* digits) {
+  const std::size_t most = avail < 21 ? avail : 21;
+  std::size_t d = 0;
+  while (d < most && static_cast<unsigned>(p[d] - '0') < 10u) ++d;
+  if (d == 0 || d > 20 || p[0] == '0') return false;
   std::uint64_t v = 0;
-  int d = 0;
-  while (static_cast<std::size_t>(d) < avail && p[d] >= '0' && p[d] <= '9') {
-    unsigned dig = static_cast<unsigned>(p[d] - '0');
-    if (d == 0 && dig == 0) return false;
+  const std::size_t safe = d < 19 ? d : 19;  // 19 digits never overflow
+  for (std::size_t i = 0; i < safe; ++i) v = v * 10 + static_cast<unsigned>(p[i] - '0');
+  for (std::size_t i = safe; i < d; ++i) {
+    const unsigned dig = static_cast<unsigned>(p[i] - '0');
     if (v > (UINT64_MAX - dig) / 10) return false;
     v = v * 10 + dig;
-    if (++d > 20) return false;
   }
-  if (d == 0) return false;
   *seq = v;
-  *digits = d;
+  *digits = static_cast<int>(d);
   return true;
 }
 

@@ -30,6 +30,8 @@ class DirectWriter final : public ChunkWriter {
   Status sink_error_;
 };
 
+constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+
 struct Slot {
   std::deque<std::string> chunks;
   std::size_t bytes = 0;
@@ -46,10 +48,30 @@ struct Shared {
   std::vector<std::string> spare;  // recycled chunk buffers
 };
 
+// A buffer for a worker's output: a recycled one when there is one (a fresh
+// std::string would grow, and fault its pages in, once per source).
+std::string take_buffer(Shared& sh) {
+  std::string b;
+  {
+    std::lock_guard<std::mutex> lk(sh.mu);
+    if (!sh.spare.empty()) {
+      b = std::move(sh.spare.back());
+      sh.spare.pop_back();
+    }
+  }
+  b.clear();
+  if (b.capacity() < kChunkBytes + (kChunkBytes >> 2)) b.reserve(kChunkBytes + (kChunkBytes >> 2));
+  return b;
+}
+
 class SlotWriter final : public ChunkWriter {
  public:
-  SlotWriter(Shared& sh, std::size_t index, std::size_t max_buffered)
-      : sh_(sh), index_(index), max_(max_buffered) {}
+  SlotWriter(Shared& sh, std::size_t index, std::size_t max_buffered, std::string&& buf)
+      : sh_(sh), index_(index), max_(max_buffered) {
+    buf_ = std::move(buf);
+  }
+  /// The buffer back, for the next source (when nothing was left in it).
+  std::string release() { return std::move(buf_); }
   Status flush() override {
     if (buf_.empty()) return Status::OK();
     std::unique_lock<std::mutex> lk(sh_.mu);
@@ -58,13 +80,15 @@ class SlotWriter final : public ChunkWriter {
     if (sh_.abort) return Status(Errc::closed, 0, "output stopped");
     s.bytes += buf_.size();
     s.chunks.push_back(std::move(buf_));
-    buf_.clear();
+    buf_ = std::string();
     if (!sh_.spare.empty()) {
       buf_ = std::move(sh_.spare.back());
       sh_.spare.pop_back();
-      buf_.clear();
     }
     sh_.cv.notify_all();
+    lk.unlock();
+    buf_.clear();
+    if (buf_.capacity() < kChunkBytes) buf_.reserve(kChunkBytes + (kChunkBytes >> 2));
     return Status::OK();
   }
 
@@ -101,6 +125,7 @@ Status run_ordered(std::size_t n, unsigned threads, const ReaderOptions& options
   opts.simdjson_threads = false;  // the cores are taken by our own threads
   auto worker = [&] {
     LogReader reader(opts);
+    std::string buf = take_buffer(sh);
     for (;;) {
       const std::size_t i = next.fetch_add(1);
       if (i >= n) return;
@@ -108,10 +133,11 @@ Status run_ordered(std::size_t n, unsigned threads, const ReaderOptions& options
         std::lock_guard<std::mutex> lk(sh.mu);
         if (sh.abort) return;
       }
-      SlotWriter w(sh, i, max_buffered);
+      SlotWriter w(sh, i, max_buffered, std::move(buf));
       Status st = work(i, reader, w);
       Status fl = w.flush();
       if (st.ok()) st = fl;
+      buf = w.release();
       std::lock_guard<std::mutex> lk(sh.mu);
       sh.slots[i].done = true;
       sh.slots[i].status = st;
@@ -138,7 +164,7 @@ Status run_ordered(std::size_t n, unsigned threads, const ReaderOptions& options
         lk.unlock();
         Status st = sink.write(chunk);
         lk.lock();
-        if (sh.spare.size() < 8) sh.spare.push_back(std::move(chunk));
+        if (sh.spare.size() < 2 * nthreads + 2) sh.spare.push_back(std::move(chunk));
         if (!st.ok()) {
           result = st;
           sh.abort = true;
