@@ -931,9 +931,11 @@ struct LogReader::Impl {
             if (deferred) pending.push_back({c.recs.size() - 1, p, n});
             next = p + n + 1;
           }
-          if (outcome == kOk && skip_ws(b, next, end) < end) {
+          // An incomplete last document (truncated_bytes), or bytes no
+          // document claimed: find out, line by line, what is wrong there.
+          if (outcome == kOk && (ds.truncated_bytes() != 0 || skip_ws(b, next, end) < end)) {
             next = skip_ws(b, next, end);
-            outcome = kOneByOne;  // iterate_many stopped short: find out why
+            outcome = next < end ? kOneByOne : kOk;
           }
         }
       }

@@ -19,12 +19,7 @@
 namespace runlog::testing {
 namespace {
 
-using namespace std::chrono_literals;
-
-ProcessResult Cli(std::vector<std::string> args) {
-  args.insert(args.begin(), RUNLOG_CLI_PATH);
-  return RunProcess(args, 120s);
-}
+ProcessResult Cli(std::vector<std::string> args) { return RunCli(std::move(args)); }
 
 std::string LibraryJsonl(const std::string& path, const io::ReadFilter& f = {}) {
   std::vector<io::Source> sources;
