@@ -26,11 +26,12 @@
 //
 // How it reads (docs/reading.md has the whole story):
 // - Each channel file is read with large preads (64 KiB first, doubling to
-//   ReaderOptions::max_read_bytes) into a buffer with SIMDJSON_PADDING bytes to
-//   spare, cut at the last '\n', and parsed with simdjson On-Demand
+//   ReaderOptions::max_read_bytes, 1 MiB) into a buffer with SIMDJSON_PADDING
+//   bytes to spare, cut at the last '\n', and parsed with simdjson On-Demand
 //   `parser.iterate_many()`. A line longer than the batch grows the batch; a
 //   line longer than the buffer grows the buffer. Nothing is allocated per
-//   record: buffers, the record index and the parser are reused.
+//   record: buffers, the record index and the parser are reused. CRCs of own
+//   lines are checked three lines at a time, before any of them is served.
 // - runlog's own stream-chunk lines (crc checked) are taken apart by position
 //   (their key order is fixed); lifecycle lines and lines written by other
 //   implementations of the contract (context present, no crc, keys in any
@@ -55,8 +56,14 @@
 // Threads. A LogReader is used by one thread at a time; give each thread its
 // own (each holds one simdjson parser and its buffers). The free functions are
 // thread-safe. run_ordered() spreads many sources over several threads and
-// keeps their output in source order. Entries and the views they hand out stay
-// valid until the next call to next(), refresh() or open() on their reader.
+// keeps their output in source order.
+//
+// Buffers. The reader owns every byte it parses (nothing you hand it needs
+// padding). An Entry and the string_views it hands out point into those
+// buffers: they stay valid until the next call to next(), refresh() or open()
+// on the same reader; copy what must live longer. Memory per reader: three
+// buffers of max_read_bytes (more while a longer line passes), their record
+// indexes (24 bytes a line) and the parser (about 6 bytes per batch byte).
 #pragma once
 
 #include <array>
