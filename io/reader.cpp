@@ -143,7 +143,7 @@ struct ByteTables {
     for (int i = 0; i < 6; ++i) hex['a' + i] = static_cast<std::uint8_t>(10 + i);
     for (int i = 0; i < 26; ++i) b64['A' + i] = b64['a' + i] = true;
     for (int i = 0; i < 10; ++i) b64['0' + i] = true;
-    b64['+'] = b64['/'] = b64['='] = true;
+    for (unsigned char c : {'+', '/', '='}) b64[c] = true;
   }
 };
 constexpr ByteTables kTables;
