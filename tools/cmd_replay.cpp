@@ -18,6 +18,7 @@
 #include "io/reader.h"
 #include "io/reader_follow.h"
 #include "tools/command.h"
+#include "tools/run_output.h"
 
 namespace runlog::tools {
 namespace {
@@ -80,18 +81,6 @@ extern "C" void on_sigint(int) {
     ssize_t r = ::write(g_sigpipe[1], &c, 1);
     (void)r;
   }
-}
-
-Status write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "write standard output");
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return Status::OK();
 }
 
 struct Emitter {
@@ -301,17 +290,7 @@ int cmd_replay(Args& args) {
     return follow(sources[0], filter, em);
   }
 
-  int status = 0;
-  std::vector<std::vector<std::string>> notes(sources.size());
-  io::OrderedSink sink;
-  sink.write = [](std::string_view bytes) { return write_all(STDOUT_FILENO, bytes); };
-  sink.done = [&](std::size_t i, const Status& st) {
-    print_notes(notes[i]);
-    if (!st.ok()) {
-      fmt::print(stderr, "runlog replay: {}\n", st.to_string());
-      status = 1;
-    }
-  };
+  RunOutput output("replay", sources.size());
   Status st;
   if (filter.limit > 0 && sources.size() > 1) {
     // A limit in all: the runs one after another, each given what is left.
@@ -321,21 +300,17 @@ int cmd_replay(Args& args) {
       io::ReadFilter f = filter;
       f.limit = left;
       std::uint64_t n = 0;
-      Status s = replay_source(reader, sources[i], f, em, out, &notes[i], &n);
+      Status s = replay_source(reader, sources[i], f, em, out, &output.notes[i], &n);
       left -= std::min(left, n);
       return s;
-    }, sink);
+    }, output.sink);
   } else {
     const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
     st = io::run_ordered(sources.size(), threads, {}, [&](std::size_t i, io::LogReader& reader, io::ChunkWriter& out) {
-      return replay_source(reader, sources[i], filter, em, out, &notes[i], nullptr);
-    }, sink);
+      return replay_source(reader, sources[i], filter, em, out, &output.notes[i], nullptr);
+    }, output.sink);
   }
-  if (!st.ok()) {
-    fmt::print(stderr, "runlog replay: {}\n", st.to_string());
-    return 1;
-  }
-  return status;
+  return output.finish(st);
 }
 
 }  // namespace

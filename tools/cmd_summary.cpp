@@ -11,6 +11,7 @@
 
 #include "io/reader.h"
 #include "tools/command.h"
+#include "tools/run_output.h"
 
 namespace runlog::tools {
 namespace {
@@ -42,18 +43,6 @@ Exit status: 0 success, 1 a run could not be read (damage with valid records
 after it, an I/O error: file and byte offset on stderr), 2 bad usage.
 )";
 
-Status write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "write standard output");
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return Status::OK();
-}
-
 int cmd_summary(Args& args) {
   if (args.flag("-h") || args.flag("--help")) {
     std::fputs(kSummaryHelp, stdout);
@@ -76,31 +65,17 @@ int cmd_summary(Args& args) {
     fmt::print(stderr, "runlog summary: no runs under {}\n", rest[0]);
     return 1;
   }
-  int status = 0;
-  std::vector<std::vector<std::string>> notes(sources.size());
-  io::OrderedSink sink;
-  sink.write = [](std::string_view bytes) { return write_all(STDOUT_FILENO, bytes); };
-  sink.done = [&](std::size_t i, const Status& st) {
-    for (const std::string& n : notes[i]) fmt::print(stderr, "runlog summary: note: {}\n", n);
-    if (!st.ok()) {
-      fmt::print(stderr, "runlog summary: {}\n", st.to_string());
-      status = 1;
-    }
-  };
+  RunOutput output("summary", sources.size());
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   Status st = io::run_ordered(sources.size(), threads, {}, [&](std::size_t i, io::LogReader& reader, io::ChunkWriter& out) {
     Result<io::RunSummary> s = io::summarize(reader, sources[i]);
-    notes[i] = reader.notes();
+    output.notes[i] = reader.notes();
     if (!s.ok()) return s.status();
     out.buffer() += io::summary_json(s.value(), reader.context());
     out.buffer() += '\n';
     return Status::OK();
-  }, sink);
-  if (!st.ok()) {
-    fmt::print(stderr, "runlog summary: {}\n", st.to_string());
-    return 1;
-  }
-  return status;
+  }, output.sink);
+  return output.finish(st);
 }
 
 }  // namespace
