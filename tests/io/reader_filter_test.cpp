@@ -17,6 +17,7 @@
 #include "runlog/engine.h"
 #include "support/engine_fixture.h"
 #include "support/run_files.h"
+#include "support/reader_support.h"
 
 namespace runlog::testing {
 namespace {
@@ -28,14 +29,6 @@ struct Got {
   Channel channel = Channel::worker;
   std::string type, level, created;
 };
-
-io::ReaderOptions Tiny() {
-  io::ReaderOptions o;
-  o.first_read_bytes = 4096;
-  o.max_read_bytes = 4096;
-  o.batch_bytes = 4096;
-  return o;
-}
 
 std::string Unquote(std::string_view s) { return s.size() >= 2 ? std::string(s.substr(1, s.size() - 2)) : ""; }
 

@@ -20,6 +20,7 @@
 #include "runlog/engine.h"
 #include "support/engine_fixture.h"
 #include "support/run_files.h"
+#include "support/reader_support.h"
 
 namespace runlog::testing {
 namespace {
@@ -57,14 +58,6 @@ std::string Join(const std::vector<std::string>& lines) {
   std::string s;
   for (const auto& l : lines) s += l + "\n";
   return s;
-}
-
-io::ReaderOptions Tiny() {
-  io::ReaderOptions o;
-  o.first_read_bytes = 4096;
-  o.max_read_bytes = 4096;
-  o.batch_bytes = 4096;
-  return o;
 }
 
 class ReaderForeignTest : public ::testing::TestWithParam<bool> {

@@ -21,6 +21,7 @@
 #include "runlog/engine.h"
 #include "support/engine_fixture.h"
 #include "support/run_files.h"
+#include "support/reader_support.h"
 
 namespace runlog::testing {
 namespace {
@@ -30,14 +31,6 @@ struct Got {
   Channel channel = Channel::worker;
   std::string line, jsonl, created;
 };
-
-io::ReaderOptions Tiny() {
-  io::ReaderOptions o;
-  o.first_read_bytes = 4096;
-  o.max_read_bytes = 4096;
-  o.batch_bytes = 4096;
-  return o;
-}
 
 // Every entry of every source under `path`.
 Status ReadAll(const std::string& path, std::vector<Got>* out, const io::ReadFilter& filter = {},
