@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <optional>
 
 #include "core/engine_internal.h"
 #include "core/ids.h"
@@ -153,14 +154,27 @@ void EngineCore::publish_resolution() {
   if (resolution_waiters.load(std::memory_order_seq_cst) > 0) resolution_epoch.notify_all();
 }
 
-bool EngineCore::wait_durable(StreamState& s, std::uint64_t seq) {
+namespace {
+// What the wait of ticket `seq` resolves to, or nullopt while it is pending.
+// durable is read before last_ticket_seq: the sequencer stores the latter
+// before it encodes any record past the close, so a durable seq that covers a
+// ticket after the close is never seen without the close.
+std::optional<Status> resolution(const StreamState& s, std::uint64_t seq) {
+  const bool durable = s.durable.load(std::memory_order_seq_cst) >= seq;
+  if (seq > s.last_ticket_seq.load(std::memory_order_seq_cst))
+    return Status(Errc::closed, 0, fmt::format("run {} was closed before this record", s.key));
+  if (durable) return Status::OK();
+  if (s.failed.load(std::memory_order_seq_cst)) return s.error;
+  return std::nullopt;
+}
+}  // namespace
+
+Status EngineCore::wait_durable(StreamState& s, std::uint64_t seq) {
   for (;;) {
-    if (s.durable.load(std::memory_order_acquire) >= seq) return true;
-    if (s.failed.load(std::memory_order_acquire)) return false;
+    if (auto r = resolution(s, seq)) return *r;
     resolution_waiters.fetch_add(1, std::memory_order_seq_cst);
     std::uint32_t epoch = resolution_epoch.load(std::memory_order_seq_cst);
-    if (s.durable.load(std::memory_order_seq_cst) < seq && !s.failed.load(std::memory_order_seq_cst))
-      resolution_epoch.wait(epoch);
+    if (!resolution(s, seq)) resolution_epoch.wait(epoch);
     resolution_waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
@@ -256,8 +270,8 @@ Status validate_options(const Options& o) {
 
 Result<std::uint64_t> Ticket::wait() const {
   if (stream_ == nullptr) return Status::Invalid("wait on an empty ticket");
-  if (stream_->engine->wait_durable(*stream_, seq_)) return seq_;
-  return stream_->error;
+  RUNLOG_RETURN_IF_ERROR(stream_->engine->wait_durable(*stream_, seq_));
+  return seq_;
 }
 
 // -------------------------------------------------------------------- Run
@@ -287,8 +301,10 @@ RunStateSnapshot Run::state() const {
 }
 
 Status Run::flush() const {
+  // A ticket after a racing close() resolves as closed: nothing to wait for.
   const std::uint64_t last = stream_->base + stream_->reserved.load(std::memory_order_seq_cst);
-  engine_->wait_durable(*stream_, last);
+  if (engine_->wait_durable(*stream_, last).code() == Errc::closed)
+    (void)engine_->wait_durable(*stream_, std::min(last, stream_->last_ticket_seq.load(std::memory_order_seq_cst)));
   return health();
 }
 
@@ -315,9 +331,10 @@ Result<std::uint64_t> Run::reserve_checkpoint() const {
 
 Status Run::close() const {
   if (stream_->closed.load(std::memory_order_acquire)) return health();
-  // Dekker with the push: a push checks `closing` and then takes a ticket; we
-  // set `closing` and then read the tickets. Either the push sees `closing`,
-  // or its ticket is among those the close waits for.
+  // A push that starts after this store is refused. One already past its
+  // check may still take a ticket after close_at: the sequencer writes every
+  // ticket it has seen when it takes the close and drops later ones, whose
+  // wait() then says closed (StreamState::last_ticket_seq).
   stream_->closing.store(true, std::memory_order_seq_cst);
   detail::Control c;
   c.op = detail::Control::Op::close_run;
@@ -375,8 +392,9 @@ void enqueue(detail::EngineCore& core, detail::ProducerSlot& slot, detail::Item&
   core.nudge();
 }
 
-// The second half of the Dekker pair with Run::close(): checked after the
-// budget wait and just before the ticket is taken.
+// Refuses a push to a closing or failed run: checked after the budget wait and
+// just before the ticket is taken. A close() between this check and the
+// ticket is possible; the sequencer resolves it (see Run::close()).
 Status check_open(detail::EngineCore& core, detail::StreamState& s, std::size_t admitted) {
   if (!s.closing.load(std::memory_order_seq_cst) && !s.failed.load(std::memory_order_acquire)) return Status::OK();
   core.release_budget(admitted);

@@ -180,6 +180,11 @@ struct StreamState {
   alignas(64) std::atomic<std::uint64_t> appended{0};
   std::atomic<std::uint64_t> durable{0};
   std::atomic<bool> closing{false};  ///< set by Run::close(); pushes refused
+  /// Set by the sequencer when it takes the close, before any later record is
+  /// encoded: the last ticket (as a seq) that was written. A push that raced
+  /// close() may hold a later ticket; its record is dropped and its wait()
+  /// says closed.
+  std::atomic<std::uint64_t> last_ticket_seq{UINT64_MAX};
   std::atomic<bool> closed{false};   ///< files closed, final state written
   std::atomic<bool> failed{false};   ///< fail-stopped; `error` is set before this
   Status error;                       ///< written once by the sequencer before failed=true
@@ -341,9 +346,10 @@ struct EngineCore {
 
   /// Any thread: sends a control and waits for its answer.
   void send_control(Control& c);
-  /// Any thread: waits until the run has acknowledged seq `seq` (true), or
-  /// has failed (false).
-  bool wait_durable(StreamState& s, std::uint64_t seq);
+  /// Any thread: waits until the run has acknowledged the record of ticket
+  /// `seq` (OK), or says it never will: closed (the push raced Run::close()
+  /// and its ticket came after the close) or the run's error.
+  Status wait_durable(StreamState& s, std::uint64_t seq);
   /// Producer threads: reserve budget for n bytes (may wait, or fail with would_block).
   Status admit(std::size_t n);
   /// Sequencer: return budget and wake waiting producers.

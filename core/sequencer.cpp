@@ -242,8 +242,8 @@ void Sequencer::arrive(Item& it) {
 void Sequencer::sequence(Item& it) {
   StreamState& s = *it.stream;
   ++s.expected;
-  // closed_seq: cannot happen (a push checks `closing` before taking a ticket,
-  // and close waits for every ticket taken before it); kept as a guard.
+  // closed_seq: a push that raced Run::close() and took its ticket after the
+  // sequencer took the close; its wait() says closed (last_ticket_seq).
   if (s.failed.load(std::memory_order_relaxed) || s.closed_seq) return drop(it);
   if (it.kind == Kind::chunk) process_chunk(it);
   else process_event(it);
@@ -467,7 +467,8 @@ void Sequencer::process_control(Control& c) {
       return;
     }
     case Control::Op::reserve_checkpoint: {
-      // Dekker with Run::close(): either close sees this ticket, or we see `closing`.
+      // A close sent after this check finds this event's ticket sequenced
+      // before it takes the close (the event goes to arrive() right here).
       if (s.closing.load(std::memory_order_seq_cst))
         return c.complete(Status(Errc::closed, 0, fmt::format("run {} is closed", s.key)));
       std::uint64_t n = 0;
@@ -514,6 +515,11 @@ void Sequencer::process_control(Control& c) {
 void Sequencer::take_close(StreamState& s) {
   Control& c = *s.close;
   s.close = nullptr;
+  // Every ticket before `expected` is sequenced (close_at and any that raced
+  // past it); later ones are dropped. Published before the held-back tails
+  // below take seqs of their own, and waiters of dropped tickets are woken.
+  s.last_ticket_seq.store(s.base + s.expected - 1, std::memory_order_seq_cst);
+  core_.publish_resolution();
   const std::int64_t now_ms = now_unix_ms();
   for (int ci = 0; ci < 2; ++ci) {
     const Channel ch = ci == 0 ? Channel::stdout_ : Channel::stderr_;

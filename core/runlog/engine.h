@@ -68,9 +68,10 @@ class Ticket {
   /// pushes took their tickets (one atomic increment per push).
   std::uint64_t seq() const { return seq_; }
   /// Waits until the record is acknowledged (durable under Durability::batch,
-  /// written under none) and returns its seq, or the error that fail-stopped
-  /// the run (failed_stream-style io_error with the OS error and path).
-  /// Thread: any.
+  /// written under none) and returns its seq, or says it never will be:
+  /// the error that fail-stopped the run (io_error with the OS error and
+  /// path), or closed when the push raced Run::close() and lost (its record
+  /// was not written). Thread: any.
   Result<std::uint64_t> wait() const;
 
  private:

@@ -260,59 +260,100 @@ TEST_P(EngineTicketTest, TicketsOfAFinishedProducerKeepTheirSeqs) {
   ASSERT_TRUE(run.close().ok());
 }
 
+// Runs `f` on a thread of its own; if it has not returned after a minute it
+// hangs: say what hangs and stop the process (the blocked thread cannot be
+// cancelled, and ctest would only report a timeout).
+template <class F>
+void WithinAMinuteOrDie(const std::string& what, F f) {
+  std::atomic<bool> done{false};
+  std::thread worker([&] {
+    f();
+    done.store(true);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!done.load() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  if (!done.load()) {
+    std::fprintf(stderr, "FATAL: %s hangs\n", what.c_str());
+    std::abort();
+  }
+  worker.join();
+}
+
 // Pushes racing a close: every push that returned a ticket is either on disk
-// at the seq its wait() reports, or its wait() says closed. Nothing silent.
+// at the seq its wait() reports, or its wait() says closed; no wait() hangs.
+// A push can pass its `closing` check and take its ticket only after close()
+// read the ticket counter: that record is dropped and its wait() must say so
+// (it once hung). The window is a few instructions wide, so the race is run
+// many times, closing at a different moment in each round.
 TEST_P(EngineTicketTest, PushesRacingCloseAreWrittenOrReportedClosed) {
-  constexpr int kThreads = 4, kMaxPushes = 3000;  // under the 4,096 remembered seqs
+  constexpr int kThreads = 4, kRounds = 40, kMaxPushes = 3000;  // under the 4,096 remembered seqs
   auto engine = OpenEngine(MakeOptions(GetParam()));
   ASSERT_NE(engine, nullptr);
-  runlog::Run run = OpenRun(*engine, "tickets", "race");
-  std::atomic<int> ready{0};
-  std::atomic<int> pushed{0};
-  std::vector<std::vector<std::pair<std::string, Ticket>>> accepted(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      Producer p(*engine);  // all alive together: no slot changes hands
-      ready.fetch_add(1);
-      while (ready.load() < kThreads) std::this_thread::yield();
-      for (int i = 0; i < kMaxPushes; ++i) {
-        std::string text = "t" + std::to_string(t) + " i" + std::to_string(i) + "\n";
-        auto r = p.push_stdout(run, text);
-        if (!r.ok()) {
-          EXPECT_EQ(r.status().code(), Errc::closed) << r.status().to_string();
-          break;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string run_id = "race" + std::to_string(round);
+    runlog::Run run = OpenRun(*engine, "tickets", run_id);
+    std::atomic<int> ready{0};
+    std::atomic<int> pushed{0};
+    std::vector<std::vector<std::pair<std::string, Ticket>>> accepted(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        Producer p(*engine);  // all alive together: no slot changes hands
+        ready.fetch_add(1);
+        while (ready.load() < kThreads) std::this_thread::yield();
+        for (int i = 0; i < kMaxPushes; ++i) {
+          std::string text = "t" + std::to_string(t) + " i" + std::to_string(i) + "\n";
+          auto r = p.push_stdout(run, text);
+          if (!r.ok()) {
+            EXPECT_EQ(r.status().code(), Errc::closed) << r.status().to_string();
+            break;
+          }
+          accepted[static_cast<std::size_t>(t)].push_back({text, r.value()});
+          pushed.fetch_add(1);
         }
-        accepted[static_cast<std::size_t>(t)].push_back({text, r.value()});
-        pushed.fetch_add(1);
-      }
-      while (ready.load() < 2 * kThreads) std::this_thread::yield();  // keep the Producer until all are done
-    });
-  }
-  while (pushed.load() < 2000) std::this_thread::yield();
-  ASSERT_TRUE(run.close().ok());
-  for (int t = 0; t < kThreads; ++t) ready.fetch_add(1);
-  for (auto& th : threads) th.join();
-  const std::string dir = run_dir("tickets", "race");
-  std::uint64_t last = 0;
-  ASSERT_TRUE(CheckRun(dir, &last));
-  std::map<std::uint64_t, std::string> by_seq;
-  for (const Record& rec : ParseFile(dir, "stdout.jsonl")) by_seq[rec.seq] = rec.text;
-  std::size_t written = 0;
-  for (auto& list : accepted) {
-    for (auto& [text, ticket] : list) {
-      auto seq = ticket.wait();
-      if (seq.ok()) {
-        ++written;
-        ASSERT_TRUE(by_seq.count(seq.value())) << text << " acknowledged at seq " << seq.value() << ", not on disk";
-        EXPECT_EQ(by_seq[seq.value()], text);
-      } else {
-        EXPECT_EQ(seq.status().code(), Errc::closed) << seq.status().to_string();
+        while (ready.load() < 2 * kThreads) std::this_thread::yield();  // keep the Producer until all are done
+      });
+    }
+    const int close_after = 1 + (round * 263) % 2000;
+    while (pushed.load() < close_after) std::this_thread::yield();
+    ASSERT_TRUE(run.close().ok());
+    for (int t = 0; t < kThreads; ++t) ready.fetch_add(1);
+    for (auto& th : threads) th.join();
+    WithinAMinuteOrDie(run_id + ": Run::flush() after the close",
+                       [&] { EXPECT_TRUE(run.flush().ok()) << "flush after a close that dropped tickets"; });
+
+    const std::string dir = run_dir("tickets", run_id);
+    std::uint64_t last = 0;
+    ASSERT_TRUE(CheckRun(dir, &last));
+    std::map<std::uint64_t, std::string> by_seq;
+    for (const Record& rec : ParseFile(dir, "stdout.jsonl")) by_seq[rec.seq] = rec.text;
+    std::vector<Ticket> tickets;
+    std::vector<const std::string*> texts;
+    for (auto& list : accepted) {
+      for (auto& [text, ticket] : list) {
+        tickets.push_back(ticket);
+        texts.push_back(&text);
       }
     }
+    std::vector<Result<std::uint64_t>> seqs;
+    WithinAMinuteOrDie(run_id + ": Ticket::wait()", [&] {
+      for (const Ticket& t : tickets) seqs.push_back(t.wait());
+    });
+    std::size_t written = 0;
+    for (std::size_t i = 0; i < tickets.size(); ++i) {
+      const std::string& text = *texts[i];
+      if (seqs[i].ok()) {
+        ++written;
+        ASSERT_TRUE(by_seq.count(seqs[i].value())) << text << " acknowledged at seq " << seqs[i].value()
+                                                   << ", not on disk";
+        EXPECT_EQ(by_seq[seqs[i].value()], text);
+      } else {
+        EXPECT_EQ(seqs[i].status().code(), Errc::closed) << seqs[i].status().to_string();
+      }
+    }
+    EXPECT_EQ(written, by_seq.size()) << run_id << ": records on disk that no acknowledged ticket accounts for";
+    EXPECT_EQ(last, by_seq.size());
   }
-  EXPECT_EQ(written, by_seq.size()) << "records on disk that no acknowledged ticket accounts for";
-  EXPECT_EQ(last, by_seq.size());
 }
 
 INSTANTIATE_TEST_SUITE_P(Durability, EngineTicketTest, ::testing::Values(Durability::none, Durability::batch),
