@@ -1,13 +1,16 @@
-// bench/replay_bench.cpp — reading runs back (io/reader.h) against a bare
-// simdjson iterate_many pass, jq, and itself on one core and two.
+// bench/replay_bench.cpp — reading runs back (io/reader.h, io/verify.h)
+// against a bare simdjson iterate_many pass, jq, Node, and itself on one core
+// and two.
 //
 // A run is generated once per process with the real engine: W1's mix (90%
 // stdout and 9% stderr 100-byte chunks, 1% lifecycle events with a small data
-// object), RUNLOG_BENCH_REPLAY_MB megabytes of files (default 64; 1024 for the
-// figures of TARGETS.md), in a temp folder removed at exit. Before anything is
-// timed the outputs are checked (the bare pass, replay and summary all see the
-// generated number of records, the jsonl output has one line per record);
-// when they are wrong every benchmark stops with an error and no figure.
+// object), RUNLOG_BENCH_REPLAY_MB megabytes of files (default 64;
+// bench/run_suite.sh's full suite uses 1024, the size of TARGETS.md), in a temp
+// folder removed at exit. Before anything is timed the outputs are checked: the
+// bare pass, replay in each format, summary and verify all see the generated
+// number of records; the jsonl output has one line per record, in seq order;
+// the raw output is exactly the bytes pushed; verify finds no problem. When
+// anything is wrong every benchmark stops with an error and no figure.
 //
 //   RUNLOG_BENCH_REPLAY_MB=1024 build/bench/runlog_bench --benchmark_filter=Replay
 //
@@ -15,12 +18,16 @@
 // rounds, best of each), and reports the ratios TARGETS.md asks for:
 //   replay_vs_bare   replay --format jsonl to /dev/null  / bare pass   (>= 0.6)
 //   summary_vs_bare  summary                              / bare pass   (>= 0.9)
+//   verify_vs_bare   verify (both cores)                  / bare pass   (>= 0.9)
 //   replay_vs_jq     replay / jq -c .                                    (>= 20)
+//   replay_vs_node   replay / Node's JSON.parse per line (peers/node_replay.mjs)
 //   after_first_ms   open + first record after --after N (<= 5 ms)
 //   many_speedup     1,000 runs on two threads / on one; many_2threads_cores_busy
 //                    is CPU seconds per wall second meanwhile ("uses both cores")
-// The bare pass is the faster of simdjson's two iterate_many modes (stage 1 on
-// a thread of its own or not).
+// plus text_MBps and raw_MBps for the other formats. jq and Node read the
+// whole run once per BM_ReplayFigures run (they are slow). The bare pass is
+// the faster of simdjson's two iterate_many modes (stage 1 on a thread of its
+// own or not).
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <simdjson.h>
@@ -41,7 +48,9 @@
 #include <thread>
 #include <vector>
 
+#include "bench/peers/support.h"
 #include "io/reader.h"
+#include "io/verify.h"
 #include "runlog/engine.h"
 
 namespace {
@@ -51,6 +60,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kChannelFiles[3] = {"worker.jsonl", "stdout.jsonl", "stderr.jsonl"};
 constexpr int kManyRuns = 1000;
+constexpr std::uint64_t kChunkBytes = 100;  // each stdout/stderr chunk the generator pushes
 
 // CPU seconds used by the whole process so far (every thread).
 double process_cpu_seconds() {
@@ -111,7 +121,7 @@ runlog::Status generate(const std::string& root, const std::string& task, int ru
   runlog::Producer p(*engine);
   std::mt19937_64 rng(42);
   static constexpr char kChars[] = "abcdefghij klmnopqrst uvwxyz\"\\\tABCDEFGHIJ\n0123456789";
-  std::string text(100, ' ');
+  std::string text(kChunkBytes, ' ');
   std::uint64_t bytes = 0, n = 0;
   while (bytes < target) {
     const runlog::Run& run = handles[n % handles.size()];
@@ -215,27 +225,40 @@ void write_all(int fd, std::string_view s) {
   }
 }
 
-// replay --format jsonl of one run to `fd`; returns entries (0 on error, with *error).
+enum class Format { jsonl, text, raw };
+
+// replay --format <format> of one run to `fd`, as `runlog replay` writes it
+// (text: control characters sent as they are, as to a file); returns entries
+// (0 on error, with *error). *out_bytes: the bytes written.
 std::uint64_t replay_pass(runlog::io::LogReader& reader, const std::string& dir, int fd, std::string* error,
-                          std::string* keep = nullptr) {
+                          std::string* keep = nullptr, Format format = Format::jsonl,
+                          std::uint64_t* out_bytes = nullptr) {
   runlog::io::Source src;
   src.dir = dir;
   runlog::Status st = reader.open(src);
   std::string out;
   out.reserve(std::size_t{1} << 21);
-  std::uint64_t n = 0;
+  std::uint64_t n = 0, written = 0;
   const runlog::io::Entry* e = nullptr;
   while (st.ok() && (st = reader.next(&e)).ok() && e != nullptr) {
-    runlog::io::append_jsonl(*e, reader.context(), &out);
+    switch (format) {
+      case Format::jsonl: runlog::io::append_jsonl(*e, reader.context(), &out); break;
+      case Format::text: st = runlog::io::append_text(*e, false, &out); break;
+      case Format::raw: st = runlog::io::append_raw(*e, &out); break;
+    }
+    if (!st.ok()) break;
     ++n;
     if (out.size() >= (std::size_t{1} << 20)) {
       if (keep) keep->append(out);
       write_all(fd, out);
+      written += out.size();
       out.clear();
     }
   }
   if (keep) keep->append(out);
   write_all(fd, out);
+  written += out.size();
+  if (out_bytes) *out_bytes = written;
   if (!st.ok()) {
     *error = st.to_string();
     return 0;
@@ -247,6 +270,22 @@ runlog::Result<runlog::io::RunSummary> summary_pass(runlog::io::LogReader& reade
   runlog::io::Source src;
   src.dir = dir;
   return runlog::io::summarize(reader, src);
+}
+
+// runlog verify of the run (both cores, as the CLI runs it): records checked,
+// 0 when it found a problem (the first in *error).
+std::uint64_t verify_pass(const std::string& dir, std::string* error) {
+  const std::string paths[] = {dir};
+  auto report = runlog::io::verify(paths);
+  if (!report.ok()) {
+    *error = report.status().to_string();
+    return 0;
+  }
+  if (!report->clean()) {
+    *error = report->problems.front().to_string();
+    return 0;
+  }
+  return report->records;
 }
 
 // Open + the first record after --after n: seconds, and its seq in *seq.
@@ -284,6 +323,32 @@ double jq_pass(const std::string& dir) {
   return seconds_since(t0);
 }
 
+// Node reading the run's files line by line with JSON.parse
+// (peers/node_replay.mjs): its own timing of the parse loop, seconds; -1 when
+// node is missing or failed, with the reason in *error.
+double node_pass(const std::string& dir, std::uint64_t expect_records, std::string* error) {
+  std::vector<std::string> argv = {runlog::bench::knobs().node, std::string(RUNLOG_BENCH_PEERS_DIR) + "/node_replay.mjs"};
+  for (const char* f : kChannelFiles) argv.push_back(dir + "/" + f);
+  auto out = runlog::bench::run_capture(argv);
+  if (!out.ok()) {
+    *error = out.status().to_string();
+    return -1;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::int64_t records = 0;
+  double seconds = 0;
+  if (parser.parse(out.value()).get(doc) || doc["records"].get(records) || doc["seconds"].get(seconds)) {
+    *error = "node_replay.mjs: unexpected output: " + out.value();
+    return -1;
+  }
+  if (static_cast<std::uint64_t>(records) != expect_records) {
+    *error = "node_replay.mjs parsed " + std::to_string(records) + " records, not " + std::to_string(expect_records);
+    return -1;
+  }
+  return seconds;
+}
+
 // Every run of a runs root, replayed on `threads` threads (as `runlog replay ROOT`) to /dev/null.
 std::uint64_t replay_many(const std::string& root, unsigned threads, std::string* error) {
   std::vector<runlog::io::Source> sources;
@@ -317,6 +382,10 @@ std::uint64_t replay_many(const std::string& root, unsigned threads, std::string
 }
 
 // ------------------------------------------------------------------ the data
+
+// --format text writes every chunk's 100 bytes and, per lifecycle event, its
+// renderedLine and '\n': strictly more than the chunks alone.
+std::uint64_t text_bytes_floor(const Generated& d) { return kChunkBytes * (d.counts[1] + d.counts[2]) + d.counts[0]; }
 
 const Generated& data() {
   static Generated g = [] {
@@ -374,6 +443,18 @@ const Generated& data() {
       d.error = "summary does not match the generated run";
     } else if (!jsonl.empty() && static_cast<std::uint64_t>(std::count(jsonl.begin(), jsonl.end(), '\n')) != d.records) {
       d.error = "the jsonl output does not have one line per record";
+    } else if (std::uint64_t raw_bytes = 0;
+               replay_pass(reader, d.run, null_fd(), &err, nullptr, Format::raw, &raw_bytes) != d.records ||
+               raw_bytes != kChunkBytes * (d.counts[1] + d.counts[2])) {
+      d.error = "replay --format raw wrote " + std::to_string(raw_bytes) + " bytes, not the " +
+                std::to_string(kChunkBytes * (d.counts[1] + d.counts[2])) + " pushed " + err;
+    } else if (std::uint64_t text_bytes = 0;
+               replay_pass(reader, d.run, null_fd(), &err, nullptr, Format::text, &text_bytes) != d.records ||
+               text_bytes <= text_bytes_floor(d)) {
+      d.error = "replay --format text wrote " + std::to_string(text_bytes) + " bytes for " +
+                std::to_string(d.records) + " records " + err;
+    } else if (verify_pass(d.run, &err) != d.records) {
+      d.error = "verify of the generated run: " + err;
     } else {
       std::string e1, e2;
       const std::uint64_t m1 = replay_many(d.many, 1, &e1), m2 = replay_many(d.many, 2, &e2);
@@ -439,6 +520,38 @@ void BM_ReplayJsonl(benchmark::State& state) {
 }
 BENCHMARK(BM_ReplayJsonl)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+void BM_ReplayText(benchmark::State& state) {
+  if (!ready(state)) return;
+  const Generated& d = data();
+  runlog::io::LogReader reader;
+  std::uint64_t n = 0;
+  std::string err;
+  for (auto _ : state) n += replay_pass(reader, d.run, null_fd(), &err, nullptr, Format::text);
+  report(state, d.bytes * state.iterations(), n);
+}
+BENCHMARK(BM_ReplayText)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_ReplayRaw(benchmark::State& state) {
+  if (!ready(state)) return;
+  const Generated& d = data();
+  runlog::io::LogReader reader;
+  std::uint64_t n = 0;
+  std::string err;
+  for (auto _ : state) n += replay_pass(reader, d.run, null_fd(), &err, nullptr, Format::raw);
+  report(state, d.bytes * state.iterations(), n);
+}
+BENCHMARK(BM_ReplayRaw)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_ReplayVerify(benchmark::State& state) {
+  if (!ready(state)) return;
+  const Generated& d = data();
+  std::uint64_t n = 0;
+  std::string err;
+  for (auto _ : state) n += verify_pass(d.run, &err);
+  report(state, d.bytes * state.iterations(), n);
+}
+BENCHMARK(BM_ReplayVerify)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 void BM_ReplaySummary(benchmark::State& state) {
   if (!ready(state)) return;
   const Generated& d = data();
@@ -486,7 +599,8 @@ void BM_ReplayFigures(benchmark::State& state) {
   if (!ready(state)) return;
   const Generated& d = data();
   const std::uint64_t reps = std::max<std::uint64_t>(1, env_u64("RUNLOG_BENCH_REPS", 5));
-  double bare = 1e30, bare_t = 1e30, replay = 1e30, summary = 1e30, after = 1e30, many1 = 1e30, many2 = 1e30;
+  double bare = 1e30, bare_t = 1e30, replay = 1e30, text = 1e30, raw = 1e30, summary = 1e30, verify = 1e30,
+         after = 1e30, many1 = 1e30, many2 = 1e30;
   double many2_cores = 0;  // CPU seconds per wall second while two threads read the many runs
   runlog::io::LogReader reader;
   std::string err;
@@ -504,6 +618,24 @@ void BM_ReplayFigures(benchmark::State& state) {
         return;
       }
       replay = std::min(replay, seconds_since(t));
+      t = Clock::now();
+      if (replay_pass(reader, d.run, null_fd(), &err, nullptr, Format::text) != d.records) {
+        state.SkipWithError("replay --format text lost records");
+        return;
+      }
+      text = std::min(text, seconds_since(t));
+      t = Clock::now();
+      if (replay_pass(reader, d.run, null_fd(), &err, nullptr, Format::raw) != d.records) {
+        state.SkipWithError("replay --format raw lost records");
+        return;
+      }
+      raw = std::min(raw, seconds_since(t));
+      t = Clock::now();
+      if (verify_pass(d.run, &err) != d.records) {
+        state.SkipWithError(("verify: " + err).c_str());
+        return;
+      }
+      verify = std::min(verify, seconds_since(t));
       t = Clock::now();
       auto s = summary_pass(reader, d.run);
       if (!s.ok() || s->counts.totalEntries != d.records) {
@@ -535,12 +667,18 @@ void BM_ReplayFigures(benchmark::State& state) {
   }
   const double ref = std::min(bare, bare_t);
   const double jq = jq_pass(d.run);
+  std::string node_error;
+  const double node = node_pass(d.run, d.records, &node_error);
   const double mb = static_cast<double>(d.bytes) / 1e6;
   state.counters["MB"] = mb;
   state.counters["bare_MBps"] = mb / ref;
   state.counters["bare_nothread_MBps"] = mb / bare;
   state.counters["bare_thread_MBps"] = mb / bare_t;
   state.counters["replay_MBps"] = mb / replay;
+  state.counters["text_MBps"] = mb / text;
+  state.counters["raw_MBps"] = mb / raw;
+  state.counters["verify_MBps"] = mb / verify;
+  state.counters["verify_vs_bare"] = ref / verify;
   state.counters["summary_MBps"] = mb / summary;
   state.counters["replay_vs_bare"] = ref / replay;
   state.counters["summary_vs_bare"] = ref / summary;
@@ -554,6 +692,12 @@ void BM_ReplayFigures(benchmark::State& state) {
     state.counters["replay_vs_jq"] = jq / replay;
   } else {
     std::fprintf(stderr, "replay bench: jq not found (or failed): no jq figure\n");
+  }
+  if (node > 0) {
+    state.counters["node_MBps"] = mb / node;
+    state.counters["replay_vs_node"] = node / replay;
+  } else {
+    std::fprintf(stderr, "replay bench: no Node figure: %s\n", node_error.c_str());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(d.bytes));
 }

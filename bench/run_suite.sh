@@ -5,8 +5,9 @@
 # Usage: bash bench/run_suite.sh [--smoke] [--no-report] [BUILD_DIR]     (default build/)
 #
 #   full (default)  several minutes: 1,000,000 records per W1/W3 run, 250,000 per W2
-#                   run, a 10 s W4 flood, 3 repetitions interleaved at random (so the
-#                   machine's drift hits runlog and its peers alike); JSON to
+#                   run, a 10 s W4 flood, a 1 GB run read back in every way; 3
+#                   repetitions interleaved at random (so the machine's drift hits
+#                   runlog and its peers alike); JSON to
 #                   BUILD_DIR/bench-full.json, then bench/report.py writes
 #                   docs/benchmarks.md and docs/img/*.svg (unless --no-report).
 #   --smoke         for CI: every benchmark once at small sizes (well under 2 minutes),
@@ -46,6 +47,7 @@ export RUNLOG_BENCH_DIR=${RUNLOG_BENCH_DIR:-$PWD/$build/bench-tmp}
 mkdir -p "$RUNLOG_BENCH_DIR"
 if [ $smoke -eq 1 ]; then
   export RUNLOG_BENCH_SMOKE=1
+  export RUNLOG_BENCH_REPLAY_MB=${RUNLOG_BENCH_REPLAY_MB:-16} RUNLOG_BENCH_REPS=${RUNLOG_BENCH_REPS:-1}
   out=$build/bench-smoke.json
   flags=(--benchmark_min_time=0.01)
 else
@@ -54,6 +56,8 @@ else
   export RUNLOG_BENCH_W4_SECONDS=${RUNLOG_BENCH_W4_SECONDS:-10}
   export RUNLOG_BENCH_FSYNC_RECORDS=${RUNLOG_BENCH_FSYNC_RECORDS:-5000}
   export RUNLOG_BENCH_SYNC_SAMPLES=${RUNLOG_BENCH_SYNC_SAMPLES:-2000}
+  # Reading: a 1 GB run (TARGETS.md), 3 interleaved rounds per figure.
+  export RUNLOG_BENCH_REPLAY_MB=${RUNLOG_BENCH_REPLAY_MB:-1024} RUNLOG_BENCH_REPS=${RUNLOG_BENCH_REPS:-3}
   out=$build/bench-full.json
   flags=(--benchmark_repetitions="${RUNLOG_BENCH_REPETITIONS:-3}" --benchmark_enable_random_interleaving=true)
 fi
