@@ -198,19 +198,26 @@ void crc32c_hex(std::uint32_t crc, char* out) noexcept {
   }
 }
 
+// Lowercase hex digit -> its value; every other byte -> 0x10 (a bit no digit has).
+constexpr std::array<std::uint8_t, 256> make_hex_table() {
+  std::array<std::uint8_t, 256> t{};
+  for (unsigned b = 0; b < 256; ++b) t[b] = 0x10;
+  for (unsigned d = 0; d < 10; ++d) t['0' + d] = static_cast<std::uint8_t>(d);
+  for (unsigned d = 0; d < 6; ++d) t['a' + d] = static_cast<std::uint8_t>(10 + d);
+  return t;
+}
+constexpr std::array<std::uint8_t, 256> kHexValue = make_hex_table();
+
+// Branch-free: a CRC's digits are random, so a digit-or-letter branch per
+// byte mispredicts about every other line (verify parses one per line).
 bool parse_crc32c_hex(const char* in, std::uint32_t* crc) noexcept {
-  std::uint32_t v = 0;
+  std::uint32_t v = 0, bad = 0;
   for (int i = 0; i < 8; ++i) {
-    const char ch = in[i];
-    std::uint32_t d;
-    if (ch >= '0' && ch <= '9')
-      d = static_cast<std::uint32_t>(ch - '0');
-    else if (ch >= 'a' && ch <= 'f')
-      d = static_cast<std::uint32_t>(ch - 'a' + 10);
-    else
-      return false;
-    v = (v << 4) | d;
+    const std::uint32_t d = kHexValue[static_cast<unsigned char>(in[i])];
+    bad |= d;
+    v = (v << 4) | (d & 0xfu);
   }
+  if (bad & 0x10u) return false;
   *crc = v;
   return true;
 }
