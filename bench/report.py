@@ -182,7 +182,18 @@ def targets(r):
             "≤ in-flight budget + 32 MiB", f"{peak or 0:.0f} MiB (smallest {lo or 0:.0f})",
             f"budget {budget or 0:.0f} MiB + 32 = {limit or 0:.0f} MiB", ratio, ratio is not None and ratio <= 1)
     rows += replay_targets(r)
+    if EXEC in r.runs:
+        for key, how in (("passthrough_ratio", "passed through to /dev/null"), ("quiet_ratio", "`--quiet`")):
+            v = r.med(EXEC, key)
+            alone = r.med(EXEC, "alone_s")
+            rows.append((f"a child writing {r.med(EXEC, 'mib') or 0:.0f} MiB to stdout under `runlog exec`, {how}",
+                         "≤ 1.2 × the child alone (stdout to /dev/null)",
+                         f"{v * alone:.2f} s" if v and alone else "—", f"the child alone {alone or 0:.2f} s", v,
+                         v is not None and v <= 1.2))
     return rows
+
+
+EXEC = "exec/passthrough"
 
 
 REPLAY = "BM_ReplayFigures"
@@ -538,6 +549,11 @@ def write_report(results_path, machine, out, img_dir, context, r, order):
         lines.append("Every reading benchmark of `bench/replay_bench.cpp`:\n")
         lines += generic_table(r, other)
     lines.append("")
+    rest = [n for n in order if n not in set(ingest_names()) and not n.startswith(("BM_Replay", "BM_Encode"))]
+    if rest:
+        lines.append("## Other benchmarks\n")
+        lines += generic_table(r, rest)
+        lines.append("")
     enc = [n for n in order if n.startswith("BM_Encode")]
     if enc:
         lines.append("## Encoder micro-benchmark\n")
