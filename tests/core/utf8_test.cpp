@@ -387,6 +387,32 @@ TEST(Utf8Escape, RandomBytesAgainstReferenceAndSimdjson) {
   }
 }
 
+// ASCII blocks with special bytes are escaped from one mask per 16 bytes, and
+// the plain runs between them copied 16 bytes at a time: every density of
+// specials, at every position of a block and of the input's last bytes (where
+// fewer than 16 bytes can be read), and now and then a non-ASCII byte that
+// sends the block to the scalar path.
+TEST(Utf8Escape, AsciiBlocksWithManySpecialsAgainstReference) {
+  std::mt19937_64 rng(20261204);
+  static constexpr char kPlain[] = "abcdefghijklmnopqrstuvwxyz 0123456789{}[]:,/";
+  static constexpr char kSpecial[] = "\"\\\n\t\r\x01\x1f\b\f";
+  for (int iter = 0; iter < 20000; ++iter) {
+    const std::size_t n = 1 + rng() % 100;
+    const unsigned density = static_cast<unsigned>(rng() % 101);  // % of special bytes
+    std::string in(n, ' ');
+    for (auto& c : in) {
+      if (rng() % 100 < density) c = kSpecial[rng() % (sizeof kSpecial - 1)];
+      else c = kPlain[rng() % (sizeof kPlain - 1)];
+    }
+    if (iter % 7 == 0) in[rng() % n] = static_cast<char>(0x80 + rng() % 128);
+    bool valid = false;
+    const std::string body = escape(in, &valid);
+    const RefDecode ref = ref_decode(in);
+    ASSERT_EQ(valid, ref.valid) << "iter " << iter;
+    ASSERT_EQ(body, ref_json_body(ref.cps)) << "iter " << iter << " input size " << n;
+  }
+}
+
 TEST(Utf8IsValid, LongInputs) {
   std::string s(5000, 'a');
   EXPECT_TRUE(utf8_is_valid(s.data(), s.size()));
