@@ -2,6 +2,7 @@
 #include "tools/capture.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
@@ -149,7 +150,7 @@ int write_fully(int fd, const char* p, std::size_t n) {
 
 // Runs in the forked child: only async-signal-safe calls from here on.
 [[noreturn]] void child_main(const char* path, char* const* argv, char* const* envp, const char* cwd, int in_fd,
-                             int out_fd, int err_fd, bool pty, int report_fd) {
+                             int out_fd, int err_fd, bool pty, int report_fd, int max_fd) {
   auto fail = [&](int stage) {
     ExecFailure f{stage, errno};
     (void)!::write(report_fd, &f, sizeof f);
@@ -168,6 +169,11 @@ int write_fully(int fd, const char* p, std::size_t n) {
     } else if (::dup2(from[target], target) < 0) {
       fail(4);
     }
+  }
+  // Descriptors runlog itself inherited without O_CLOEXEC (a parent's pipes)
+  // are not the child's business either: close them all on exec.
+  if (::close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (int fd = 3; fd < max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
   if (cwd != nullptr && ::chdir(cwd) != 0) fail(1);
   struct sigaction dfl {};
@@ -281,6 +287,8 @@ Result<CaptureResult> capture(const CaptureOptions& options, const ChunkSink& si
   RUNLOG_RETURN_IF_ERROR(make_pipe(&report_r, &report_w));
 
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  const long open_max = ::sysconf(_SC_OPEN_MAX);
+  const int max_fd = open_max > 0 && open_max < 65536 ? static_cast<int>(open_max) : 65536;
   const int child_in = spec.pty ? out_w.get() : in_fd.get();
   const int child_err = spec.pty ? out_w.get() : err_w.get();
   // Registered before the fork so that a forwarded signal cannot miss it; the
@@ -290,7 +298,7 @@ Result<CaptureResult> capture(const CaptureOptions& options, const ChunkSink& si
   if (pid < 0) return Status::FromErrno(errno, "fork");
   if (pid == 0)
     child_main(path.c_str(), argv.data(), envp.data(), cwd, child_in, out_w.get(), child_err, spec.pty,
-               report_w.get());
+               report_w.get(), max_fd);
   if (!spec.pty) ::setpgid(pid, pid);  // as the child does: whoever runs first
   g_groups.push_back(pid);
   if (g_forwarded != 0) ::kill(-pid, g_forwarded);  // a signal came before this child
