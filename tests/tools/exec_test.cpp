@@ -388,3 +388,83 @@ TEST(CaptureTest, CwdAndEnvironmentReachTheChild) {
 
 }  // namespace
 }  // namespace runlog::testing
+
+// ------------------------------------------------------------------ runlog run
+
+namespace runlog::testing {
+namespace {
+
+std::vector<std::string> Lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = s.find('\n', start)) != std::string::npos; start = nl + 1) out.push_back(s.substr(start, nl - start));
+  return out;
+}
+
+TEST(RunCommandTest, FailingJobsAreReportedAndExitOne) {
+  TempDir tmp("runlog-run");
+  std::string jobs;
+  for (int i = 0; i < 6; ++i)
+    jobs += "{\"taskId\":\"t\",\"runId\":\"ok" + std::to_string(i) + "\",\"command\":[\"" + kHelper +
+            "\",\"interleave\",\"50\",\"outhex\",\"ff0a\"]}\n";
+  jobs += "{\"taskId\":\"t\",\"runId\":\"exit4\",\"command\":[\"sh\",\"-c\",\"echo boom >&2; exit 4\"]}\n\n";
+  jobs += "{\"taskId\":\"t\",\"runId\":\"missing\",\"command\":[\"runlog-no-such-command\"]}\n";
+  jobs += "{\"taskId\":\"u\",\"runId\":\"env\",\"command\":[\"sh\",\"-c\",\"pwd; echo $JOB_VAR\"],\"cwd\":\"/\","
+          "\"env\":{\"JOB_VAR\":\"from-the-job\"},\"stepName\":\"env check\"}\n";
+  ASSERT_TRUE(WriteFile(tmp / "jobs.jsonl", jobs));
+  ProcessResult r = RunCli({"run", "--jobs", tmp / "jobs.jsonl", "--runs-root", tmp / "runs", "-j", "3"});
+  EXPECT_EQ(r.exit_code, 1) << r.describe() << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 10u) << r.out;
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(lines[i].rfind("{\"taskId\":\"t\",\"runId\":\"ok" + std::to_string(i) + "\",\"status\":\"completed\",\"exitCode\":0,", 0), 0u)
+        << lines[i];
+    std::string want;
+    for (int k = 0; k < 50; ++k) want += "o" + std::to_string(k) + "\n";
+    want += "\xff\n";
+    EXPECT_EQ(ReadState(RunDir(tmp / "runs", "t", "ok" + std::to_string(i))).status, "completed");
+    ProcessResult raw = RunCli({"replay", RunDir(tmp / "runs", "t", "ok" + std::to_string(i)), "--format", "raw",
+                                "--channel", "stdout"});
+    EXPECT_EQ(raw.out, want);
+  }
+  EXPECT_NE(lines[6].find("\"status\":\"failed\",\"exitCode\":4"), std::string::npos) << lines[6];
+  EXPECT_NE(lines[7].find("\"status\":\"failed\",\"exitCode\":127"), std::string::npos) << lines[7];
+  EXPECT_NE(lines[8].find("\"status\":\"completed\""), std::string::npos) << lines[8];
+  EXPECT_EQ(lines[9].rfind("{\"summary\":{\"jobs\":9,\"completed\":7,\"failed\":2,\"skipped\":0,", 0), 0u) << lines[9];
+  ProcessResult env = RunCli({"replay", RunDir(tmp / "runs", "u", "env"), "--format", "raw", "--channel", "stdout"});
+  EXPECT_EQ(env.out, "/\nfrom-the-job\n");
+  EXPECT_EQ(ReadState(RunDir(tmp / "runs", "t", "exit4")).exitCode, 4);
+  ProcessResult v = RunCli({"verify", tmp / "runs"});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+TEST(RunCommandTest, AllCompletedExitsZero) {
+  TempDir tmp("runlog-run");
+  ASSERT_TRUE(WriteFile(tmp / "jobs.jsonl", "{\"taskId\":\"t\",\"runId\":\"a\",\"command\":[\"true\"]}\n"
+                                            "{\"taskId\":\"t\",\"runId\":\"b\",\"command\":[\"echo\",\"b\"]}\n"));
+  ProcessResult r = RunCli({"run", "--jobs", tmp / "jobs.jsonl", "--runs-root", tmp / "runs"});
+  EXPECT_EQ(r.exit_code, 0) << r.describe() << r.err;
+  EXPECT_EQ(Lines(r.out).size(), 3u);
+}
+
+TEST(RunCommandTest, ABadJobsFileIsBadUsageAndStartsNothing) {
+  TempDir tmp("runlog-run");
+  const std::string touch = "[\"sh\",\"-c\",\"touch " + tmp / "ran" + "\"]";
+  for (const std::string& bad : {std::string("not json\n"), "{\"taskId\":\"t\",\"command\":" + touch + "}\n",
+                                 "{\"taskId\":\"../x\",\"runId\":\"r\",\"command\":" + touch + "}\n",
+                                 std::string("{\"taskId\":\"t\",\"runId\":\"r\",\"command\":[]}\n"),
+                                 "{\"taskId\":\"t\",\"runId\":\"r\",\"command\":" + touch + ",\"colour\":1}\n",
+                                 "{\"taskId\":\"t\",\"runId\":\"r\",\"command\":" + touch + "}\n{\"taskId\":\"t\",\"runId\":\"r\",\"command\":" + touch + "}\n"}) {
+    ASSERT_TRUE(WriteFile(tmp / "jobs.jsonl", bad));
+    ProcessResult r = RunCli({"run", "--jobs", tmp / "jobs.jsonl", "--runs-root", tmp / "runs"});
+    EXPECT_EQ(r.exit_code, 2) << bad << r.err;
+    EXPECT_NE(r.err.find("jobs.jsonl:"), std::string::npos) << r.err;
+    EXPECT_FALSE(Exists(tmp / "runs")) << bad;
+    EXPECT_FALSE(Exists(tmp / "ran")) << bad;
+  }
+  EXPECT_EQ(RunCli({"run", "--runs-root", tmp / "runs"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"run", "--jobs", tmp / "missing.jsonl"}).exit_code, 1);
+}
+
+}  // namespace
+}  // namespace runlog::testing
