@@ -54,6 +54,7 @@ else
   export RUNLOG_BENCH_W4_SECONDS=${RUNLOG_BENCH_W4_SECONDS:-10}
   export RUNLOG_BENCH_FSYNC_RECORDS=${RUNLOG_BENCH_FSYNC_RECORDS:-5000}
   export RUNLOG_BENCH_SYNC_SAMPLES=${RUNLOG_BENCH_SYNC_SAMPLES:-2000}
+  export RUNLOG_BENCH_EXEC_MB=${RUNLOG_BENCH_EXEC_MB:-500}
   out=$build/bench-full.json
   flags=(--benchmark_repetitions="${RUNLOG_BENCH_REPETITIONS:-3}" --benchmark_enable_random_interleaving=true)
 fi
