@@ -43,6 +43,9 @@ Options:
                          its stdout and stderr then both arrive as stdout
   -h, --help             this help
 
+The child's stdin is runlog's when that is a pipe or a file (`runlog exec ... < in`),
+/dev/null when it is a terminal.
+
 Signals: SIGINT, SIGTERM and SIGHUP go to the child's process group; runlog
 keeps recording what it prints on its way out. A second SIGINT sends SIGKILL.
 
@@ -121,7 +124,9 @@ int cmd_exec(Args& args) {
   CaptureOptions co;
   co.child.argv = command;
   co.child.pty = pty;
-  co.child.inherit_stdin = true;
+  // runlog's stdin when it is a pipe or a file. Not a terminal: the child runs in
+  // a background process group, where reading the terminal would stop it (SIGTTIN).
+  co.child.inherit_stdin = !isatty(STDIN_FILENO);
   if (!quiet) {
     co.passthrough_stdout = STDOUT_FILENO;
     co.passthrough_stderr = STDERR_FILENO;

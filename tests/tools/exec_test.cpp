@@ -207,6 +207,25 @@ TEST(ExecTest, PtyMakesTheChildSeeATerminal) {
   EXPECT_EQ(p.out, "not-a-tty\n");
 }
 
+TEST(ExecTest, HelpSaysHow) {
+  for (const char* cmd : {"exec", "run"}) {
+    ProcessResult r = RunCli({cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("Exit status"), std::string::npos) << r.out;
+    EXPECT_NE(RunCli({"--help"}).out.find(cmd), std::string::npos) << cmd;
+  }
+}
+
+TEST(ExecTest, StdinFromAFileReachesTheChild) {
+  TempDir tmp("runlog-exec");
+  ASSERT_TRUE(WriteFile(tmp / "in", "from stdin\n"));
+  ProcessResult r = RunProcess({"/bin/sh", "-c", std::string(RUNLOG_CLI_PATH) + " exec --runs-root '" + tmp / "runs" +
+                                                     "' --task t --run r1 -- cat < '" + tmp / "in" + "'"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "from stdin\n");
+  EXPECT_EQ(Raw(tmp, "r1", "stdout"), "from stdin\n");
+}
+
 TEST(ExecTest, ARefusedIdIsBadUsageAndCreatesNothing) {
   TempDir tmp("runlog-exec");
   ProcessResult r = RunCli({"exec", "--runs-root", tmp / "runs", "--task", "../escape", "--run", "r1", "--", "sh",
