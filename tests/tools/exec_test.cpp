@@ -457,6 +457,34 @@ TEST(RunCommandTest, FailingJobsAreReportedAndExitOne) {
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
+TEST(RunCommandTest, SigtermReachesRunningJobsAndNoNewJobStarts) {
+  TempDir tmp("runlog-run");
+  ASSERT_TRUE(WriteFile(tmp / "jobs.jsonl",
+                        "{\"taskId\":\"t\",\"runId\":\"first\",\"command\":[\"" + kHelper + "\",\"wait-term\",\"exit\",\"7\"]}\n"
+                        "{\"taskId\":\"t\",\"runId\":\"second\",\"command\":[\"true\"]}\n"));
+  int code = -1;
+  std::string out;
+  ASSERT_TRUE(FinishesWithin(std::chrono::seconds(60), "runlog run and SIGTERM", [&] {
+    Background b({RUNLOG_CLI_PATH, "run", "--jobs", tmp / "jobs.jsonl", "--runs-root", tmp / "runs", "-j", "1"});
+    // The first job said "ready" once its stdout file holds it.
+    const std::string file = RunDir(tmp / "runs", "t", "first") + "/stdout.jsonl";
+    while (ReadFile(file).value_or("").find("ready") == std::string::npos)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ::kill(b.pid, SIGTERM);
+    code = b.Finish();
+    out = b.seen;
+  }));
+  EXPECT_EQ(code, 1);
+  std::vector<std::string> lines = Lines(out);
+  ASSERT_EQ(lines.size(), 3u) << out;
+  EXPECT_NE(lines[0].find("\"status\":\"failed\",\"exitCode\":7"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("\"status\":\"skipped\""), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find("\"skipped\":1"), std::string::npos) << lines[2];
+  EXPECT_FALSE(Exists(RunDir(tmp / "runs", "t", "second")));
+  ProcessResult raw = RunCli({"replay", RunDir(tmp / "runs", "t", "first"), "--format", "raw", "--channel", "stdout"});
+  EXPECT_EQ(raw.out, "ready\nbye after SIGTERM\n");
+}
+
 TEST(RunCommandTest, AllCompletedExitsZero) {
   TempDir tmp("runlog-run");
   ASSERT_TRUE(WriteFile(tmp / "jobs.jsonl", "{\"taskId\":\"t\",\"runId\":\"a\",\"command\":[\"true\"]}\n"
