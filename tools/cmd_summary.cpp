@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "io/reader.h"
+#include "io/conversation_reader.h"
+#include "tools/chat.h"
 #include "tools/command.h"
 #include "tools/run_output.h"
 
@@ -36,6 +38,10 @@ Prints one JSON object per run, on one line:
   durableSeq       the seq in durable.seq (null when the file is missing)
   meta, state      meta.json and state.json as they are (null when missing)
 
+PATH may also be a conversation folder (<conversationsRoot>/<id>): one line
+with conversationId, totalEntries, lastSeq, roles and types (counts of chunks),
+openToolCalls (tool-calls without a tool-result), live and durableSeq.
+
 Options:
   -h, --help       this help
 
@@ -55,6 +61,7 @@ int cmd_summary(Args& args) {
   }
   if (rest.empty()) return usage_error("summary", "which run? give PATH (a run folder, a runs root or a .jsonl file)");
   if (rest.size() > 1) return usage_error("summary", fmt::format("unexpected argument '{}'", rest[1]));
+  if (io::is_conversation_dir(rest[0])) return summarize_conversation(rest[0]);
 
   std::vector<io::Source> sources;
   if (Status st = io::find_sources(rest[0]).get(sources); !st.ok()) {
