@@ -66,6 +66,13 @@ TEST_F(ChatCliTest, AppendReplayReconcileSummaryVerify) {
             R"({"conversationId":"c1","totalEntries":4,"lastSeq":4,"roles":{"assistant":2,"tool":1,"user":1},"types":{"text":2,"tool-call":1,"tool-result":1},"openToolCalls":0,"live":false,"durableSeq":4})"
             "\n");
 
+  ProcessResult ls = RunCli({"ls", root(), "--json"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find(R"({"conversationId":"c1","entries":4,"bytes":)"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find(R"("live":false})"), std::string::npos) << ls.out;
+  ls = RunCli({"ls", root()});
+  EXPECT_NE(ls.out.find("CONVERSATION"), std::string::npos) << ls.out;
+
   ProcessResult v = RunCli({"verify", root()});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_NE(v.err.find("1 conversation"), std::string::npos) << v.err;
