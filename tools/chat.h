@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace runlog::tools {
 
@@ -14,5 +15,9 @@ int replay_conversation(const std::string& dir, std::uint64_t after, std::uint64
 /// One JSON line: conversationId, totalEntries, lastSeq, counts by role and by
 /// chunk type, openToolCalls, live, durableSeq.
 int summarize_conversation(const std::string& dir);
+
+/// The conversation folders directly below `path`, sorted (empty when `path`
+/// is itself one, or holds none).
+std::vector<std::string> conversations_below(const std::string& path);
 
 }  // namespace runlog::tools

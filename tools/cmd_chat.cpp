@@ -6,7 +6,9 @@
 
 #include <cstdio>
 #include <iostream>
+#include <algorithm>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -171,6 +173,21 @@ int replay_conversation(const std::string& dir, std::uint64_t after, std::uint64
     return 1;
   }
   return 0;
+}
+
+std::vector<std::string> conversations_below(const std::string& path) {
+  std::vector<std::string> out;
+  auto root = io::posix_fs()->open_root(path, false, 0);
+  if (!root.ok() || io::is_conversation_dir(path)) return out;
+  std::vector<std::string> names;
+  if (!root.value()->list().get(names).ok()) return out;
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names) {
+    std::unique_ptr<io::Dir> sub;
+    if (!root.value()->open_dir(n, false, 0).get(sub).ok()) continue;
+    if (auto has = sub->exists("chunks.jsonl"); has.ok() && has.value()) out.push_back(path + "/" + n);
+  }
+  return out;
 }
 
 int summarize_conversation(const std::string& dir) {

@@ -259,6 +259,8 @@ int cmd_replay(Args& args) {
       return usage_error("replay", "a conversation takes only --after, --limit and --format jsonl|messages");
     return replay_conversation(rest[0], after.value_or(0), limit.value_or(0), format.value_or("jsonl"));
   }
+  if (std::vector<std::string> convs = conversations_below(rest[0]); !convs.empty())
+    return usage_error("replay", fmt::format("{} holds conversations ({} ...): give one conversation folder", rest[0], convs[0]));
 
   if (format) {
     if (*format == "jsonl") em.format = Format::jsonl;

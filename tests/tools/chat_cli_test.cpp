@@ -66,6 +66,14 @@ TEST_F(ChatCliTest, AppendReplayReconcileSummaryVerify) {
             R"({"conversationId":"c1","totalEntries":4,"lastSeq":4,"roles":{"assistant":2,"tool":1,"user":1},"types":{"text":2,"tool-call":1,"tool-result":1},"openToolCalls":0,"live":false,"durableSeq":4})"
             "\n");
 
+  // A conversations root: summary has one line per conversation; replay wants one.
+  ASSERT_EQ(Append("c0", R"({"role":"user","chunk":{"type":"text","text":"x"}})" "\n").exit_code, 0);
+  s = RunCli({"summary", root()});
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_EQ(s.out.find(R"({"conversationId":"c0","totalEntries":1,)"), 0u) << s.out;
+  EXPECT_NE(s.out.find("\n{\"conversationId\":\"c1\",\"totalEntries\":4,"), std::string::npos) << s.out;
+  EXPECT_EQ(RunCli({"replay", root()}).exit_code, 2);
+
   ProcessResult ls = RunCli({"ls", root(), "--json"});
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
   EXPECT_NE(ls.out.find(R"({"conversationId":"c1","entries":4,"bytes":)"), std::string::npos) << ls.out;
@@ -75,7 +83,7 @@ TEST_F(ChatCliTest, AppendReplayReconcileSummaryVerify) {
 
   ProcessResult v = RunCli({"verify", root()});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
-  EXPECT_NE(v.err.find("1 conversation"), std::string::npos) << v.err;
+  EXPECT_NE(v.err.find("2 conversations"), std::string::npos) << v.err;
 }
 
 // A bad line stops the append: its number on stderr, exit 1, nothing from it on.
