@@ -162,7 +162,7 @@ namespace {
 std::optional<Status> resolution(const StreamState& s, std::uint64_t seq) {
   const bool durable = s.durable.load(std::memory_order_seq_cst) >= seq;
   if (seq > s.last_ticket_seq.load(std::memory_order_seq_cst))
-    return Status(Errc::closed, 0, fmt::format("run {} was closed before this record", s.key));
+    return Status(Errc::closed, 0, fmt::format("{}{} was closed before this record", s.conversation ? "" : "run ", s.key));
   if (durable) return Status::OK();
   if (s.failed.load(std::memory_order_seq_cst)) return s.error;
   return std::nullopt;
@@ -356,7 +356,7 @@ namespace {
 Status stream_refusal(const detail::StreamState& s) {
   if (s.failed.load(std::memory_order_acquire)) return s.error;
   if (s.closing.load(std::memory_order_acquire))
-    return Status(Errc::closed, 0, fmt::format("run {} is closed", s.key));
+    return Status(Errc::closed, 0, fmt::format("{}{} is closed", s.conversation ? "" : "run ", s.key));
   return Status::OK();
 }
 

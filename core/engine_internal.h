@@ -197,7 +197,7 @@ struct StreamState {
   struct EngineCore* engine = nullptr;
   bool conversation = false;          ///< a conversation: one channel (index 0, chunks.jsonl), no state.json
   std::unique_ptr<ConvState> conv;    ///< conversation only
-  std::string key;  ///< "taskId/runId"
+  std::string key;  ///< "taskId/runId", or "conversation <id>"
   RunMetadata meta;
   std::vector<std::string> repairs;
   std::unique_ptr<RunStorage> storage;

@@ -53,7 +53,7 @@ struct EngineStats {
   std::uint64_t blockedPushes = 0;   ///< pushes that waited for budget
   std::uint64_t wouldBlockPushes = 0;///< pushes refused with would_block
   std::uint64_t failedStreams = 0;   ///< streams fail-stopped by an I/O error
-  std::uint64_t openRuns = 0;
+  std::uint64_t openRuns = 0;       ///< open runs and conversations
   double recordsPerBatch = 0;
   /// Durable-ack latency, push to acknowledgement, in microseconds.
   double ackP50Us = 0, ackP99Us = 0, ackP999Us = 0, ackMaxUs = 0;

@@ -459,7 +459,9 @@ TEST_F(ConversationTest, OpeningRefusesBadIdsAndASecondWriter) {
   EXPECT_EQ(other->open_conversation("dup").status().code(), Errc::refused);
   ASSERT_TRUE(a.close().ok());
   Producer p(*engine);
-  EXPECT_EQ(p.push_chunk(a, Role::user, R"({"type":"text","text":"x"})").status().code(), Errc::closed);
+  auto closed = p.push_chunk(a, Role::user, R"({"type":"text","text":"x"})");
+  EXPECT_EQ(closed.status().code(), Errc::closed);
+  EXPECT_EQ(closed.status().message(), "conversation dup is closed");
 }
 
 }  // namespace
