@@ -18,6 +18,7 @@
 #include "io/conversation_reader.h"
 #include "runlog/engine.h"
 #include "support/engine_fixture.h"
+#include "support/fault_fs.h"
 #include "support/process.h"
 #include "support/run_files.h"
 
@@ -462,6 +463,44 @@ TEST_F(ConversationTest, OpeningRefusesBadIdsAndASecondWriter) {
   auto closed = p.push_chunk(a, Role::user, R"({"type":"text","text":"x"})");
   EXPECT_EQ(closed.status().code(), Errc::closed);
   EXPECT_EQ(closed.status().message(), "conversation dup is closed");
+}
+
+// A failed fsync fail-stops that conversation only, with the OS error and the
+// path; reopening re-checks it from disk and it goes on gap-free.
+TEST_F(ConversationTest, AFailedSyncFailStopsOneConversationAndOthersGoOn) {
+  auto fs = std::make_shared<FaultFs>();
+  Options o = ConvOptions();
+  o.fs = fs;
+  {
+    auto engine = OpenEngine(o);
+    Conversation bad = Open(*engine, "bad");
+    Conversation good = Open(*engine, "good");
+    Producer p(*engine);
+    PushAndWait(p, bad, Role::user, R"({"type":"text","text":"before"})");
+    fs->Fail(FaultFs::Op::datasync, "/bad/chunks.jsonl", EIO);
+    auto t = p.push_chunk(bad, Role::user, R"({"type":"text","text":"lost"})");
+    ASSERT_TRUE(t.ok());
+    auto w = t->wait();
+    ASSERT_FALSE(w.ok());
+    EXPECT_EQ(w.status().code(), Errc::io_error);
+    EXPECT_EQ(w.status().sys_errno(), EIO);
+    EXPECT_NE(w.status().message().find("bad/chunks.jsonl"), std::string::npos) << w.status().message();
+    EXPECT_FALSE(bad.health().ok());
+    EXPECT_FALSE(p.push_chunk(bad, Role::user, R"({"type":"text","text":"refused"})").ok());
+    EXPECT_EQ(PushAndWait(p, good, Role::user, R"({"type":"text","text":"fine"})"), 1u);
+    EXPECT_EQ(bad.durable_seq(), 1u);
+    (void)bad.close();
+  }
+  fs->Clear();
+  auto engine = OpenEngine(o);
+  Conversation bad = Open(*engine, "bad");
+  Producer p(*engine);
+  const std::uint64_t next = PushAndWait(p, bad, Role::user, R"({"type":"text","text":"after"})");
+  io::ConversationRead read = Read("bad");
+  ASSERT_EQ(read.entries.size(), next);
+  for (std::size_t i = 0; i < read.entries.size(); ++i) EXPECT_EQ(read.entries[i].seq, i + 1);
+  EXPECT_EQ(read.entries.front().chunk, R"({"type":"text","text":"before"})");
+  EXPECT_EQ(read.entries.back().chunk, R"({"type":"text","text":"after"})");
 }
 
 }  // namespace
