@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <algorithm>
 #include <map>
@@ -24,6 +26,7 @@ namespace {
 constexpr const char* kChatHelp = R"(runlog chat — append to and reconcile conversation logs
 
 Usage: runlog chat append    --conversations-root DIR --id ID [--durability batch|none]
+                             [--turn TURN_ID --events FILE]
        runlog chat reconcile --conversations-root DIR --id ID
 
 A conversation is <DIR>/<ID>/chunks.jsonl: one StoredChunk per line
@@ -46,6 +49,10 @@ isError true, content saying it was interrupted).
   --id ID                   the conversation: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}
   --durability D            batch (default): acknowledged once fdatasync-ed;
                             none: once written to the OS
+  --turn TURN_ID            append as one turn, and write its AgentEvents (contracts/wire.ts)
+  --events FILE             to FILE, one JSON object per line: turn-start, one event per
+                            chunk (text-delta, reasoning-delta, tool-call, tool-result,
+                            error), done, and turn-sealed once every chunk is durable
 
 Read a conversation back with `runlog replay DIR/ID [--after N]
 [--format jsonl|messages]`; check it with `runlog verify DIR/ID`.
@@ -66,6 +73,8 @@ int cmd_chat(Args& args) {
   auto root = args.value("--conversations-root");
   auto id = args.value("--id");
   auto durability = args.value("--durability");
+  auto turn = args.value("--turn");
+  auto events_path = args.value("--events");
   if (!args.ok()) return usage_error("chat", args.error());
   std::vector<std::string> rest = args.rest();
   for (const std::string& r : rest)
@@ -83,7 +92,9 @@ int cmd_chat(Args& args) {
   if (durability && *durability == "none") o.durability = Durability::none;
   else if (durability && *durability != "batch")
     return usage_error("chat", fmt::format("--durability must be batch or none, not '{}'", *durability));
-  if (verb == "reconcile" && durability) return usage_error("chat", "--durability is for append");
+  if (verb == "reconcile" && (durability || turn || events_path))
+    return usage_error("chat", "--durability, --turn and --events are for append");
+  if (turn.has_value() != events_path.has_value()) return usage_error("chat", "--turn and --events go together");
 
   const std::string dir = *root + "/" + *id;
   const std::uint64_t before = last_seq_on_disk(dir);
@@ -113,6 +124,33 @@ int cmd_chat(Args& args) {
   }
 
   Producer producer(*engine.value());
+  // --turn/--events: the turn's AgentEvents, drained after every push (the
+  // buffer holds a whole line's worth; an overflow would be reported).
+  std::FILE* events = nullptr;
+  std::shared_ptr<Subscription> sub;
+  if (turn) {
+    events = std::fopen(events_path->c_str(), "w");
+    if (events == nullptr) {
+      fmt::print(stderr, "runlog chat append: cannot write {}: {}\n", *events_path, std::strerror(errno));
+      return 1;
+    }
+    auto made = conv.value().subscribe(64);
+    Status st = made.ok() ? conv.value().begin_turn(*turn) : made.status();
+    if (!st.ok()) {
+      std::fclose(events);
+      return usage_error("chat", st.message());
+    }
+    sub = std::move(made).value();
+  }
+  bool lost_events = false;
+  auto drain = [&] {
+    if (sub == nullptr) return;
+    while (auto item = sub->next()) {
+      if (item->kind == SubscriptionItem::Kind::resync) lost_events = true;
+      else fmt::print(events, "{}\n", item->json);
+    }
+  };
+  drain();
   simdjson::dom::parser parser;
   std::string line;
   std::uint64_t number = 0;
@@ -140,6 +178,22 @@ int cmd_chat(Args& args) {
       fmt::print(stderr, "runlog chat append: stdin line {}: {}; nothing from this line on was appended\n", number, why);
       status = 1;
       break;
+    }
+    drain();
+  }
+  if (turn) {
+    if (Status st = conv.value().end_turn(*turn, status == 0 ? "stop" : "error"); !st.ok()) {
+      fmt::print(stderr, "runlog chat append: {}\n", st.to_string());
+      status = 1;
+    }
+    drain();
+    if (lost_events) {
+      fmt::print(stderr, "runlog chat append: events were dropped (subscriber overflow)\n");
+      status = 1;
+    }
+    if (std::fclose(events) != 0) {
+      fmt::print(stderr, "runlog chat append: writing {} failed\n", *events_path);
+      status = 1;
     }
   }
   Status st = conv.value().close();

@@ -4,6 +4,7 @@
 # file imports the contract's types and declares
 #   const stored: StoredChunk[] = [ ...replay --format jsonl output... ];
 #   const messages: ChatMessage[] = [ ...replay --format messages output... ];
+#   const events: AgentEvent[] = [ ...chat append --turn T --events FILE output... ];
 # then `tsc --noEmit --strict` must accept it (object literals get excess
 # property checks, so a stray "crc" fails), and must reject the same file with
 # one "crc" put back and with one isError made a string (so the check is not
@@ -56,21 +57,31 @@ cat >"$work/in.jsonl" <<'JSONL'
 {"role":"assistant","chunk":{"type":"text","text":"done"}}
 JSONL
 "$cli" chat append --conversations-root "$work/convs" --id wire <"$work/in.jsonl" >/dev/null
+# The same chunks once more as a turn, with its AgentEvents (c2 was answered above:
+# reconcile ran when the conversation was reopened, so fresh tool ids keep them apart).
+sed 's/"c1"/"d1"/g; s/"c2"/"d2"/g' "$work/in.jsonl" >"$work/turn.jsonl"
+"$cli" chat append --conversations-root "$work/convs" --id wire --turn turn-1 --events "$work/events.jsonl" \
+  <"$work/turn.jsonl" >/dev/null
 "$cli" chat reconcile --conversations-root "$work/convs" --id wire >/dev/null
 
 cp "$contract" "$work/wire.ts"
 {
-  echo 'import type { StoredChunk, ChatMessage } from "./wire";'
+  echo 'import type { StoredChunk, ChatMessage, AgentEvent } from "./wire";'
   echo 'export const stored: StoredChunk[] = ['
   "$cli" replay "$work/convs/wire" --format jsonl | sed 's/$/,/'
   echo '];'
   echo 'export const messages: ChatMessage[] = ['
   "$cli" replay "$work/convs/wire" --format messages | sed 's/$/,/'
   echo '];'
+  echo 'export const events: AgentEvent[] = ['
+  sed 's/$/,/' "$work/events.jsonl"
+  echo '];'
 } >"$work/check.ts"
 
 n=$(grep -c '"seq":' "$work/check.ts" || true)
-[ "$n" -eq 10 ] || { echo "expected 10 stored chunks (9 appended + 1 reconciled), found $n" >&2; cat "$work/check.ts" >&2; exit 1; }
+[ "$n" -eq 20 ] || { echo "expected 20 stored chunks (2 x 9 appended + 2 reconciled), found $n" >&2; cat "$work/check.ts" >&2; exit 1; }
+ne=$(grep -c '"turnId":' "$work/check.ts" || true)
+[ "$ne" -eq 11 ] || { echo "expected 11 events (turn-start, 8 chunk events, done, turn-sealed), found $ne" >&2; exit 1; }
 
 run_tsc() { "$tsc" --noEmit --strict --target es2020 --module es2020 --moduleResolution node "$1"; }
 
@@ -82,7 +93,8 @@ fi
 # Not vacuous: a crc left in, or an isError that is a string, must be refused.
 sed '0,/^{"seq":1,/s//{"crc":"00000000","seq":1,/' "$work/check.ts" >"$work/bad1.ts"
 sed '0,/"isError":false/s//"isError":"false"/' "$work/check.ts" >"$work/bad2.ts"
-for bad in "$work/bad1.ts" "$work/bad2.ts"; do
+sed '0,/"type":"text-delta"/s//"type":"text-delta","seq":1/' "$work/check.ts" >"$work/bad3.ts"
+for bad in "$work/bad1.ts" "$work/bad2.ts" "$work/bad3.ts"; do
   cmp -s "$work/check.ts" "$bad" && { echo "could not make the negative case $bad" >&2; exit 1; }
   if run_tsc "$bad" >/dev/null 2>&1; then
     echo "contract check is vacuous: tsc accepted $(basename "$bad")" >&2
@@ -90,4 +102,4 @@ for bad in "$work/bad1.ts" "$work/bad2.ts"; do
   fi
 done
 
-echo "contract check passed: $n stored chunks and $(grep -c '"chunks":' "$work/check.ts") messages type-check against $contract"
+echo "contract check passed: $n stored chunks, $(grep -c '"chunks":' "$work/check.ts") messages and $ne agent events type-check against $contract"

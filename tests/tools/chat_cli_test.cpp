@@ -115,6 +115,8 @@ TEST_F(ChatCliTest, BadUsageExitsTwo) {
   EXPECT_EQ(RunCli({"chat", "append", "--conversations-root", root()}).exit_code, 2);
   EXPECT_EQ(RunCli({"chat", "frobnicate", "--conversations-root", root(), "--id", "x"}).exit_code, 2);
   EXPECT_EQ(RunCli({"chat", "reconcile", "--conversations-root", root(), "--id", "../x"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"chat", "append", "--conversations-root", root(), "--id", "x", "--turn", "t"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"chat", "reconcile", "--conversations-root", root(), "--id", "x", "--turn", "t", "--events", "f"}).exit_code, 2);
   ProcessResult h = RunCli({"chat", "--help"});
   EXPECT_EQ(h.exit_code, 0);
   EXPECT_NE(h.out.find("runlog chat append"), std::string::npos);
