@@ -162,7 +162,7 @@ namespace {
 std::optional<Status> resolution(const StreamState& s, std::uint64_t seq) {
   const bool durable = s.durable.load(std::memory_order_seq_cst) >= seq;
   if (seq > s.last_ticket_seq.load(std::memory_order_seq_cst))
-    return Status(Errc::closed, 0, fmt::format("run {} was closed before this record", s.key));
+    return Status(Errc::closed, 0, fmt::format("{}{} was closed before this record", s.conversation ? "" : "run ", s.key));
   if (durable) return Status::OK();
   if (s.failed.load(std::memory_order_seq_cst)) return s.error;
   return std::nullopt;
@@ -249,6 +249,7 @@ Status validate_options(const Options& o) {
     return Status::Invalid(fmt::format("{}: {}", field, why));
   };
   if (o.runsRoot.empty()) return bad("runsRoot", "must not be empty");
+  if (o.conversationsRoot.empty()) return bad("conversationsRoot", "must not be empty");
   if (o.maxBatchDelay.count() <= 0 || o.maxBatchDelay.count() > 1'000'000)
     return bad("maxBatchDelay", fmt::format("{} us is outside 1 us ..= 1 s", o.maxBatchDelay.count()));
   if (o.maxBatchBytes < (64u << 10) || o.maxBatchBytes > (256u << 20))
@@ -355,7 +356,7 @@ namespace {
 Status stream_refusal(const detail::StreamState& s) {
   if (s.failed.load(std::memory_order_acquire)) return s.error;
   if (s.closing.load(std::memory_order_acquire))
-    return Status(Errc::closed, 0, fmt::format("run {} is closed", s.key));
+    return Status(Errc::closed, 0, fmt::format("{}{} is closed", s.conversation ? "" : "run ", s.key));
   return Status::OK();
 }
 
@@ -402,6 +403,32 @@ Status check_open(detail::EngineCore& core, detail::StreamState& s, std::size_t 
 }
 
 }  // namespace
+
+namespace detail {
+// A conversation's record: one Item, copied into the arena, admitted whole.
+Result<std::uint64_t> push_stored(EngineCore& core, ProducerSlot& slot, StreamState& s, std::string_view fragment) {
+  if (Status st = stream_refusal(s); !st.ok()) return st;
+  if (fragment.size() > core.options.inFlightBudget || fragment.size() > std::numeric_limits<std::uint32_t>::max() / 2)
+    return Status::Invalid(fmt::format("chunk of {} bytes is larger than the whole in-flight budget ({})",
+                                       fragment.size(), core.options.inFlightBudget));
+  const std::int64_t push_ns = wall_ns();
+  RUNLOG_RETURN_IF_ERROR(core.admit(fragment.size()));
+  Item it;
+  it.stream = &s;
+  it.kind = Kind::stored;
+  it.created_ms = push_ns / 1'000'000;
+  it.push_ns = push_ns;
+  it.len = static_cast<std::uint32_t>(fragment.size());
+  it.data = place(core, slot, fragment, {}, &it.block);
+  if (Status st = check_open(core, s, fragment.size()); !st.ok()) {
+    core.blocks.release(it.block, 1);
+    return st;
+  }
+  it.ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
+  enqueue(core, slot, it);
+  return s.base + it.ticket;
+}
+}  // namespace detail
 
 Result<Ticket> Producer::push_stdout(const Run& run, std::string_view bytes, std::int64_t created_ms) {
   return push_chunk(run, Channel::stdout_, bytes, created_ms);

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -82,7 +83,9 @@ class BlockPool {
 
 // ----------------------------------------------------------------- items ----
 
-enum class Kind : std::uint8_t { chunk, event };
+/// chunk: stdout/stderr bytes; event: a lifecycle event fragment; stored: a
+/// conversation's StoredChunk fragment (`"role":…,"chunk":{…}`, built at push).
+enum class Kind : std::uint8_t { chunk, event, stored };
 
 /// Sent by Run methods and the sync pool. Lives on the sender's stack (or in
 /// the Wave) until complete() is called; the sender waits with wait().
@@ -163,10 +166,38 @@ struct OutChain {
   std::size_t pages = 0;
 };
 
+/// A subscriber's bounded buffer (runlog/conversation.h). Producers (and the
+/// threads that call begin_turn/emit/end_turn) put items with offer(), which
+/// never waits for the subscriber: mu is only held for O(1) work on both sides.
+struct Subscriber {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<SubscriptionItem> items;  // at most capacity
+  std::size_t capacity = 1024;
+  bool overflow = false;        // items were dropped; a resync is owed
+  std::uint64_t last_seq = 0;   // the highest chunk seq put before the overflow
+  /// Any thread but the subscriber's: hands over an item, or drops it and owes a resync.
+  void offer(SubscriptionItem&& item);
+};
+
+/// What a conversation adds to a stream. Guarded by mu (any thread); the
+/// sequencer never touches it.
+struct ConvState {
+  std::mutex mu;
+  /// tool-calls without a tool-result yet, in seq order: toolCallId, toolName.
+  std::vector<std::pair<std::string, std::string>> open_calls;
+  std::vector<std::weak_ptr<Subscriber>> subscribers;
+  std::atomic<int> n_subscribers{0};  ///< pushes take mu only when there are some (or for tool chunks)
+  std::string turn;                   ///< the open turn's id; empty: none
+  std::string dir;                    ///< the folder, for Conversation::dir()
+};
+
 struct StreamState {
   // constant after open:
   struct EngineCore* engine = nullptr;
-  std::string key;  ///< "taskId/runId"
+  bool conversation = false;          ///< a conversation: one channel (index 0, chunks.jsonl), no state.json
+  std::unique_ptr<ConvState> conv;    ///< conversation only
+  std::string key;  ///< "taskId/runId", or "conversation <id>"
   RunMetadata meta;
   std::vector<std::string> repairs;
   std::unique_ptr<RunStorage> storage;
@@ -360,6 +391,11 @@ struct EngineCore {
   ProducerSlot* acquire_slot();
   void release_slot(ProducerSlot* slot);
 };
+
+/// Producer threads: pushes one conversation record (its fragment, already
+/// checked) and returns its seq. Errors: closed, the stream's error,
+/// would_block, invalid_argument (larger than the budget).
+Result<std::uint64_t> push_stored(EngineCore& core, ProducerSlot& slot, StreamState& s, std::string_view fragment);
 
 /// The sequencer thread's body (core/sequencer.cpp).
 void run_sequencer(EngineCore& core);

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstring>
 
+#include "core/chunk_codec.h"
 #include "core/engine_internal.h"
 #include "core/ids.h"
 #include "core/line_encoder.h"
@@ -43,6 +44,7 @@ class Sequencer {
   void sequence(Item& it);
   void process_chunk(Item& it);
   void process_event(Item& it);
+  void process_stored(Item& it);
   void drop(Item& it);
   void emit_chunk(StreamState& s, Channel ch, std::int64_t created_ms, std::int64_t push_ns, const char* data,
                   std::size_t n);
@@ -246,6 +248,7 @@ void Sequencer::sequence(Item& it) {
   // sequencer took the close; its wait() says closed (last_ticket_seq).
   if (s.failed.load(std::memory_order_relaxed) || s.closed_seq) return drop(it);
   if (it.kind == Kind::chunk) process_chunk(it);
+  else if (it.kind == Kind::stored) process_stored(it);
   else process_event(it);
 }
 
@@ -409,6 +412,19 @@ void Sequencer::process_event(Item& it) {
   taken(it);
 }
 
+// A conversation's chunk: the producer built and checked its fragment; the
+// sequencer only numbers it and adds the crc (one channel, chunks.jsonl).
+void Sequencer::process_stored(Item& it) {
+  StreamState& s = *it.stream;
+  std::uint64_t seq = s.next_seq++;
+  char* line = line_buffer(stored_line_bound(it.len));
+  std::size_t len = encode_stored_line(line, seq, std::string_view(it.data, it.len));
+  append_line(s, Channel::worker, line, len);
+  ++s.encoded_count[0];
+  note_line(s, len, it.push_ns);
+  taken(it);
+}
+
 // ----------------------------------------------------------------- controls
 
 void Sequencer::schedule_state(StreamState& s) {
@@ -531,13 +547,15 @@ void Sequencer::take_close(StreamState& s) {
     s.carries[ci].clear();
   }
   s.closed_seq = true;
-  {
-    std::lock_guard<std::mutex> lock(s.state_mu);
-    s.state.updatedAt = iso_ms(now_ms);
+  if (!s.conversation) {  // a conversation has no state.json
+    {
+      std::lock_guard<std::mutex> lock(s.state_mu);
+      s.state.updatedAt = iso_ms(now_ms);
+    }
+    ++s.state_gen;
+    s.state_needed_seq = s.next_seq - 1;
+    schedule_state(s);
   }
-  ++s.state_gen;
-  s.state_needed_seq = s.next_seq - 1;
-  schedule_state(s);
   c.wait_seq = s.next_seq - 1;
   c.wait_state_gen = s.state_gen;
   pending_.push_back(&c);

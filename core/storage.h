@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runlog/status.h"
@@ -35,6 +36,10 @@ struct RecoveredStream {
   RunMetadata meta;
   RunStateSnapshot state;
   std::vector<std::string> repairs;
+  /// A conversation: its tool-calls with no tool-result, in seq order (toolCallId, toolName).
+  std::vector<std::pair<std::string, std::string>> open_tool_calls;
+  /// A conversation: its folder, for messages.
+  std::string dir;
 };
 
 class RunStorage {
@@ -69,6 +74,10 @@ class Storage {
   /// Any thread: creates or recovers the run folder of meta.taskId/meta.runId.
   /// REQUIRES: ids validated.
   virtual Result<std::unique_ptr<RunStorage>> open_run(const RunMetadata& meta, RecoveredStream* out) = 0;
+  /// Any thread: creates or recovers <conversationsRoot>/<id>/ (chunks.jsonl
+  /// is channel 0 of the RunStorage; write_state and make_checkpoint are
+  /// not used). REQUIRES: id validated.
+  virtual Result<std::unique_ptr<RunStorage>> open_conversation(const std::string& id, RecoveredStream* out) = 0;
 };
 
 }  // namespace runlog::detail

@@ -2,8 +2,11 @@
 // Engine::open(), which wires the two together.
 #include <fmt/format.h>
 
+#include <mutex>
+
 #include "core/engine_internal.h"
 #include "core/storage.h"
+#include "io/conversation_dir.h"
 #include "io/fs.h"
 #include "io/run_dir.h"
 
@@ -39,9 +42,62 @@ class FileRunStorage final : public detail::RunStorage {
   RunFiles files_;
 };
 
+// A conversation: chunks.jsonl is channel 0; there is no state.json and no checkpoint.
+class FileConversationStorage final : public detail::RunStorage {
+ public:
+  FileConversationStorage(Dir& root, std::string id, RunFiles files)
+      : root_(root), id_(std::move(id)), files_(std::move(files)) {}
+
+  Status append(Channel ch, const struct iovec* iov, int iovcnt, std::uint64_t offset) override {
+    return files_.channel[static_cast<int>(ch)]->pwritev(iov, iovcnt, offset);
+  }
+  Status sync(Channel ch) override { return files_.channel[static_cast<int>(ch)]->datasync(); }
+  Status write_state(const RunStateSnapshot&) override { return Status::OK(); }
+  Status write_durable(std::uint64_t seq) override { return write_durable_seq(*files_.durable_seq, seq); }
+  Status make_checkpoint(std::uint64_t) override { return Status::Invalid("a conversation has no checkpoints"); }
+  void close_files() override { files_.evict(); }
+  void release() override { files_.close(); }
+  Status reopen_files() override { return reopen_conversation_files(root_, id_, &files_); }
+  bool files_open() const override { return files_.is_open(); }
+  int descriptor_count() const override { return 2; }
+  std::string describe(Channel) const override { return fmt::format("{}/{}/{}", root_.path(), id_, kChunksFileName); }
+
+ private:
+  Dir& root_;  // owned by FileStorage
+  std::string id_;
+  RunFiles files_;
+};
+
 class FileStorage final : public detail::Storage {
  public:
-  FileStorage(std::unique_ptr<Dir> root, LayoutOptions layout) : root_(std::move(root)), layout_(layout) {}
+  FileStorage(std::unique_ptr<Dir> root, LayoutOptions layout, std::shared_ptr<Fs> fs, std::string conv_root)
+      : root_(std::move(root)), layout_(layout), fs_(std::move(fs)), conv_root_path_(std::move(conv_root)) {}
+
+  Result<std::unique_ptr<detail::RunStorage>> open_conversation(const std::string& id,
+                                                                detail::RecoveredStream* out) override {
+    Dir* root = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(conv_mu_);
+      if (conv_root_ == nullptr) {  // opened (made) on first use
+        auto r = fs_->open_root(conv_root_path_, true, layout_.dir_mode);
+        if (!r.ok()) return r.status();
+        conv_root_ = std::move(r).value();
+      }
+      root = conv_root_.get();
+    }
+    RunFiles files;
+    auto rec = open_conversation_dir(*root, id, layout_, &files);
+    if (!rec.ok()) return rec.status();
+    out->created = rec->created;
+    out->last_seq = rec->last_seq;
+    out->sizes = {rec->size, 0, 0};
+    out->summary.totalEntries = rec->last_seq;
+    out->summary.lastSeq = rec->last_seq;
+    out->repairs = std::move(rec->repairs);
+    out->open_tool_calls = std::move(rec->open_tool_calls);
+    out->dir = root->path() + "/" + id;
+    return std::unique_ptr<detail::RunStorage>(new FileConversationStorage(*root, id, std::move(files)));
+  }
 
   Result<std::unique_ptr<detail::RunStorage>> open_run(const RunMetadata& meta,
                                                        detail::RecoveredStream* out) override {
@@ -63,6 +119,10 @@ class FileStorage final : public detail::Storage {
  private:
   std::unique_ptr<Dir> root_;
   LayoutOptions layout_;
+  std::shared_ptr<Fs> fs_;
+  std::string conv_root_path_;
+  std::mutex conv_mu_;
+  std::unique_ptr<Dir> conv_root_;  // guarded by conv_mu_ until set; never reset
 };
 
 }  // namespace
@@ -74,7 +134,8 @@ Result<std::unique_ptr<Engine>> Engine::open(Options options) {
   auto root = options.fs->open_root(options.runsRoot, true, options.dirMode);
   if (!root.ok()) return root.status();
   io::LayoutOptions layout{options.dirMode, options.fileMode};
-  auto storage = std::make_unique<io::FileStorage>(std::move(root).value(), layout);
+  auto storage = std::make_unique<io::FileStorage>(std::move(root).value(), layout, options.fs,
+                                                   options.conversationsRoot);
   auto core = std::make_unique<detail::EngineCore>(std::move(options), std::move(storage));
   return std::unique_ptr<Engine>(new Engine(std::move(core)));
 }

@@ -1438,6 +1438,9 @@ std::uint64_t LogReader::last_seq() const noexcept { return impl_->last_served; 
 namespace {
 
 bool is_run_dir(Dir& d) {
+  // A conversation folder has durable.seq too; chunks.jsonl tells it apart (it is read
+  // by io/conversation_reader.h, not here).
+  if (Result<bool> conv = d.exists("chunks.jsonl"); conv.ok() && conv.value()) return false;
   static constexpr const char* kMarks[] = {"meta.json", "durable.seq", "worker.jsonl", "stdout.jsonl", "stderr.jsonl"};
   for (const char* m : kMarks) {
     Result<bool> e = d.exists(m);

@@ -40,6 +40,7 @@
 #include <utility>
 
 #include "core/base64.h"
+#include "core/chunk_codec.h"
 #include "core/ids.h"
 #include "core/timefmt.h"
 #include "core/utf8.h"
@@ -520,6 +521,7 @@ class Scanner {
   std::vector<char> line_buf_;
   std::string decoded_;
   std::vector<char> escaped_;
+  std::string chunk_fragment_;  // a conversation chunk, re-encoded to check it against the contract
   LifecycleReplay replay_;
   const ScanTask* task_ = nullptr;
   std::vector<LineRef> batch_;
@@ -745,7 +747,8 @@ std::string Scanner::check_doc(od::document_reference doc, const char* const lin
   std::span<const std::string_view> keys;
   std::size_t k = 0;  // the key expected next
   bool done = false;  // crc seen
-  std::string_view created, text, bytes, type, level, message, rendered;
+  std::string_view created, text, bytes, type, level, message, rendered, role_name_seen;
+  const char* chunk_start = nullptr;
   bool has_bytes = false;
   const Kind kind = task_->kind;
 
@@ -796,6 +799,7 @@ std::string Scanner::check_doc(od::document_reference doc, const char* const lin
           return "role " + std::string(tok.substr(0, 60)) + " is not system, user, assistant or tool";
         layout = Layout::conv;
         keys = kConvKeys;
+        role_name_seen = role;
       } else {
         return "key " + shown(key) + " where " +
                std::string(kind == Kind::chunks ? "\"role\"" : "\"channel\"") + " belongs";
@@ -824,6 +828,7 @@ std::string Scanner::check_doc(od::document_reference doc, const char* const lin
       if (name == "chunk" &&
           std::string_view(vstart, static_cast<std::size_t>(line + l.len - vstart)).substr(0, 9) != "{\"type\":\"")
         return "\"chunk\" does not start with a string \"type\"";
+      if (name == "chunk") chunk_start = vstart;
       continue;
     }
     std::string_view s;
@@ -859,6 +864,17 @@ std::string Scanner::check_doc(od::document_reference doc, const char* const lin
   if (layout == Layout::worker || layout == Layout::conv) {
     // Nested values: compact everywhere (chunk lines are flat and checked above).
     if (has_loose_whitespace(std::string_view(line, l.len - 1))) return "not compact JSON (whitespace between tokens)";
+  }
+  if (layout == Layout::conv && chunk_start != nullptr) {
+    // The chunk against wire.ts: a known type, its fields with their types, no other key.
+    const char* chunk_end = line + l.len - kCrcSuffixBytes;  // crc is the last key (checked above)
+    if (chunk_end > chunk_start) {
+      detail::ChunkInfo info;
+      Status st = detail::encode_chunk_fragment(
+          *parse_role(role_name_seen), std::string_view(chunk_start, static_cast<std::size_t>(chunk_end - chunk_start)),
+          &chunk_fragment_, &info);
+      if (!st.ok()) return st.message();
+    }
   }
   if (layout == Layout::worker) {
     // "[<createdAt>] <level> <type>: <message>", compared as written (escapes are canonical).
@@ -1041,8 +1057,10 @@ void Verifier::walk_folder(const std::string& root, Dir& dir, std::vector<std::s
     return;
   }
   std::sort(names.begin(), names.end());
-  const bool is_run = has_any(names, kRunFiles);
-  if (is_run || (depth == 2 && !has_any(names, kConversationFiles))) {
+  // chunks.jsonl makes a conversation, even beside durable.seq (which both kinds have).
+  const bool is_conversation = has_any(names, kConversationFiles);
+  const bool is_run = !is_conversation && has_any(names, kRunFiles);
+  if (is_run || (depth == 2 && !is_conversation)) {
     Job j;
     j.type = StreamType::run;
     j.root = root;
@@ -1052,7 +1070,7 @@ void Verifier::walk_folder(const std::string& root, Dir& dir, std::vector<std::s
     jobs_.push_back(std::move(j));
     return;
   }
-  if (has_any(names, kConversationFiles)) {
+  if (is_conversation) {
     Job j;
     j.type = StreamType::conversation;
     j.root = root;

@@ -24,7 +24,8 @@ constexpr const char* kLsHelp = R"HELP(runlog ls — list the runs under a runs 
 
 Usage: runlog ls [ROOT] [--json]
 
-  ROOT       the runs root: <ROOT>/<taskId>/<runId>/ (default ./runs)
+  ROOT       the runs root: <ROOT>/<taskId>/<runId>/ (default ./runs), or a
+             conversations root: <ROOT>/<conversationId>/chunks.jsonl
   --json     one JSON object per line instead of the table:
              {"taskId","runId","status","entries","bytes","startedAt","durationSeconds","live"}
   -h, --help this help
@@ -41,6 +42,10 @@ One line per run, sorted by task then run:
   duration      startedAt to finishedAt; to now for a live run; to the last
                 update for a run that is neither finished nor live
 Nothing is scanned: each run costs a few small reads, whatever its size.
+
+Conversations below ROOT get a table of their own (CONVERSATION, ENTRIES, BYTES,
+"live" when a writer has it open); with --json one object per line:
+  {"conversationId","entries","bytes","live"}
 
 Exit status: 0 listed, 1 the root cannot be read, 2 bad usage.
 )HELP";
@@ -117,6 +122,34 @@ Row read_run(io::Dir& run, const std::string& task, const std::string& name) {
     else if (row.live) to = now_unix_ms();
     else to = parse_iso_ms(state->updatedAt);
     if (from && to) row.duration = static_cast<double>(*to - *from) / 1000.0;
+  }
+  return row;
+}
+
+struct ConvRow {
+  std::string id;
+  bool live = false;
+  std::uint64_t entries = 0;
+  std::uint64_t bytes = 0;
+};
+
+ConvRow read_conversation_row(io::Dir& dir, const std::string& id) {
+  ConvRow row;
+  row.id = id;
+  std::optional<std::uint64_t> durable;
+  std::unique_ptr<io::File> ds;
+  if (dir.open_file("durable.seq", io::OpenMode::read_only, 0).get(ds).ok()) {
+    bool locked = false;
+    if (ds->locked_by_other().get(locked).ok()) row.live = locked;
+    char buf[32];
+    std::size_t got = 0;
+    if (ds->pread(buf, sizeof buf, 0, &got).ok()) durable = io::parse_durable_seq(std::string_view(buf, got));
+  }
+  std::unique_ptr<io::File> f;
+  std::uint64_t size = 0;
+  if (dir.open_file("chunks.jsonl", io::OpenMode::read_only, 0).get(f).ok() && f->size().get(size).ok()) {
+    row.bytes = size;
+    row.entries = row.live ? durable.value_or(0) : last_seq(*f, size);
   }
   return row;
 }
@@ -219,9 +252,14 @@ int cmd_ls(Args& args) {
     return 1;
   }
   std::vector<Row> rows;
+  std::vector<ConvRow> convs;
   for (const std::string& task : sorted_folders(*root)) {
     std::unique_ptr<io::Dir> tdir;
     if (!root->open_dir(task, false, 0).get(tdir).ok()) continue;  // a file, a symlink: not a task folder
+    if (auto has = tdir->exists("chunks.jsonl"); has.ok() && has.value()) {  // a conversation
+      convs.push_back(read_conversation_row(*tdir, task));
+      continue;
+    }
     for (const std::string& run : sorted_folders(*tdir)) {
       std::unique_ptr<io::Dir> rdir;
       if (!tdir->open_dir(run, false, 0).get(rdir).ok() || !is_run_folder(*rdir)) continue;
@@ -234,9 +272,25 @@ int cmd_ls(Args& args) {
       out += json_row(r);
       out += '\n';
     }
+    for (const ConvRow& c : convs) {
+      out += "{\"conversationId\":";
+      append_json_string(&out, c.id);
+      out += fmt::format(",\"entries\":{},\"bytes\":{},\"live\":{}}}\n", c.entries, c.bytes, c.live ? "true" : "false");
+    }
     std::fwrite(out.data(), 1, out.size(), stdout);
-  } else if (!rows.empty()) {
-    print_table(rows);
+  } else {
+    if (!rows.empty()) print_table(rows);
+    if (!convs.empty()) {
+      std::size_t w = 12;
+      for (const ConvRow& c : convs) w = std::max(w, c.id.size());
+      std::string out = rows.empty() ? "" : "\n";
+      out += fmt::format("{:<{}}  {:>7}  {:>9}\n", "CONVERSATION", w, "ENTRIES", "BYTES");
+      for (const ConvRow& c : convs) {
+        std::string line = fmt::format("{:<{}}  {:>7}  {:>9}{}", c.id, w, c.entries, human_bytes(c.bytes), c.live ? "  live" : "");
+        out += line + "\n";
+      }
+      std::fwrite(out.data(), 1, out.size(), stdout);
+    }
   }
   return 0;
 }

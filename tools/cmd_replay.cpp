@@ -17,6 +17,8 @@
 #include "core/timefmt.h"
 #include "io/reader.h"
 #include "io/reader_follow.h"
+#include "io/conversation_reader.h"
+#include "tools/chat.h"
 #include "tools/command.h"
 #include "tools/run_output.h"
 
@@ -32,6 +34,11 @@ Usage: runlog replay PATH [--after N] [--channel C]... [--type T]... [--level L]
 PATH is a run folder (<runsRoot>/<taskId>/<runId>), a task folder, a runs root
 (every <task>/<run> below it, in order of task then run; runs are read on all
 cores, their output stays in that order), or one .jsonl file.
+
+PATH may also be a conversation folder (<conversationsRoot>/<id>, holding
+chunks.jsonl): it takes --after, --limit and --format jsonl (StoredChunk lines
+{"seq","role","chunk"}, the default) or messages (ChatMessage lines
+{"role","chunks"}: consecutive chunks of one role form one message).
 
   --after N        only entries with seq > N (each file finds its place by
                    bisection, without reading what comes before)
@@ -247,6 +254,13 @@ int cmd_replay(Args& args) {
   }
   if (rest.empty()) return usage_error("replay", "which run? give PATH (a run folder, a runs root or a .jsonl file)");
   if (rest.size() > 1) return usage_error("replay", fmt::format("unexpected argument '{}'", rest[1]));
+  if (io::is_conversation_dir(rest[0])) {  // a conversation folder: StoredChunk or ChatMessage lines
+    if (follow_flag || channels || types || levels || since || until)
+      return usage_error("replay", "a conversation takes only --after, --limit and --format jsonl|messages");
+    return replay_conversation(rest[0], after.value_or(0), limit.value_or(0), format.value_or("jsonl"));
+  }
+  if (std::vector<std::string> convs = conversations_below(rest[0]); !convs.empty())
+    return usage_error("replay", fmt::format("{} holds conversations ({} ...): give one conversation folder", rest[0], convs[0]));
 
   if (format) {
     if (*format == "jsonl") em.format = Format::jsonl;

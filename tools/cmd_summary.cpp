@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <string>
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include "io/reader.h"
+#include "io/conversation_reader.h"
+#include "tools/chat.h"
 #include "tools/command.h"
 #include "tools/run_output.h"
 
@@ -36,6 +39,11 @@ Prints one JSON object per run, on one line:
   durableSeq       the seq in durable.seq (null when the file is missing)
   meta, state      meta.json and state.json as they are (null when missing)
 
+PATH may also be a conversation folder (<conversationsRoot>/<id>), or a
+conversations root (one line per conversation, by id). A conversation's line:
+conversationId, totalEntries, lastSeq, roles and types (counts of chunks),
+openToolCalls (tool-calls without a tool-result), live and durableSeq.
+
 Options:
   -h, --help       this help
 
@@ -55,6 +63,12 @@ int cmd_summary(Args& args) {
   }
   if (rest.empty()) return usage_error("summary", "which run? give PATH (a run folder, a runs root or a .jsonl file)");
   if (rest.size() > 1) return usage_error("summary", fmt::format("unexpected argument '{}'", rest[1]));
+  if (io::is_conversation_dir(rest[0])) return summarize_conversation(rest[0]);
+  if (std::vector<std::string> convs = conversations_below(rest[0]); !convs.empty()) {  // a conversations root
+    int status = 0;
+    for (const std::string& c : convs) status = std::max(status, summarize_conversation(c));
+    return status;
+  }
 
   std::vector<io::Source> sources;
   if (Status st = io::find_sources(rest[0]).get(sources); !st.ok()) {

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "runlog/conversation.h"
 #include "runlog/options.h"
 #include "runlog/status.h"
 #include "runlog/types.h"
@@ -52,7 +53,7 @@ struct EngineStats {
   std::uint64_t blockedPushes = 0;   ///< pushes that waited for budget
   std::uint64_t wouldBlockPushes = 0;///< pushes refused with would_block
   std::uint64_t failedStreams = 0;   ///< streams fail-stopped by an I/O error
-  std::uint64_t openRuns = 0;
+  std::uint64_t openRuns = 0;       ///< open runs and conversations
   double recordsPerBatch = 0;
   /// Durable-ack latency, push to acknowledgement, in microseconds.
   double ackP50Us = 0, ackP99Us = 0, ackP999Us = 0, ackMaxUs = 0;
@@ -118,6 +119,7 @@ class Run {
  private:
   friend class Engine;
   friend class Producer;
+  friend class Conversation;  // flush and close are the same as a run's
   Run(detail::EngineCore* e, detail::StreamState* s) : engine_(e), stream_(s) {}
   detail::EngineCore* engine_ = nullptr;
   detail::StreamState* stream_ = nullptr;
@@ -148,6 +150,15 @@ class Producer {
   /// Pushes a lifecycle event. Its dataJson must be a JSON object (or empty):
   /// invalid_argument otherwise, and nothing is pushed.
   Result<Ticket> push_event(const Run& run, const LifecycleEvent& event, std::int64_t created_ms = 0);
+  /// Pushes one chunk of a conversation (runlog/conversation.h): `chunk_json`
+  /// is one of the contract's six Chunk variants as a JSON object. It is
+  /// checked against the contract (type known, every required field present
+  /// with its type, no other key; a tool-result must answer an open tool-call
+  /// and a tool-call id must not be open already) and written compact, keys in
+  /// the contract's order: invalid_argument naming what is wrong otherwise,
+  /// and nothing is pushed. Errors as for push_stdout. A chunk larger than the
+  /// whole in-flight budget is refused (conversation chunks are not split).
+  Result<Ticket> push_chunk(const Conversation& conversation, Role role, std::string_view chunk_json);
 
  private:
   Result<Ticket> push_chunk(const Run& run, Channel channel, std::string_view bytes, std::int64_t created_ms);
@@ -174,6 +185,13 @@ class Engine {
   /// worktreePath = repoRoot, createdAt = now. Thread: any; does file I/O on
   /// the calling thread.
   Result<Run> open_run(const RunMetadata& meta);
+
+  /// Opens <conversationsRoot>/<id>: creates chunks.jsonl and durable.seq, or
+  /// recovers an existing conversation (SPEC "Recovery", one file), then
+  /// reconciles it (Conversation::reconcile). The id must match
+  /// [A-Za-z0-9_][A-Za-z0-9._-]{0,127}. Opening one that is open returns the
+  /// same handle. Thread: any; does file I/O on the calling thread.
+  Result<Conversation> open_conversation(std::string_view id);
 
   /// Barrier: Run::flush() of every open run; the first error among them.
   Status flush();

@@ -121,6 +121,46 @@ TEST_P(SteadyStateAlloc, TwoProducersAllocateFarLessThanOncePerRecord) {
   EXPECT_LE(n, 200) << "allocations while pushing 100,000 records; sizes: " << sizes;
 }
 
+// Conversations take the same path: the chunk is checked and re-encoded on
+// the producer's thread (one parser and buffers per thread), numbered and
+// crc'd by the sequencer. Text chunks (the streaming case) allocate nothing
+// per chunk once warm.
+TEST_P(SteadyStateAlloc, ConversationChunksAllocateNothingOnceWarm) {
+  Options o = MakeOptions(GetParam());
+  o.conversationsRoot = tmp() + "/conversations";
+  o.inFlightBudget = 4u << 20;
+  o.maxBatchBytes = 64u << 10;
+  auto engine = OpenEngine(o);
+  ASSERT_NE(engine, nullptr);
+  std::vector<runlog::Conversation> convs;
+  for (int i = 0; i < 8; ++i) convs.push_back(engine->open_conversation("conv-" + std::to_string(i)).value());
+  const std::string chunk = R"({"type":"text","text":")" + std::string(80, 'x') + R"( \"q\" \u00e9\n"})";
+  auto pump = [&](int records) {
+    std::thread th([&] {
+      Producer p(*engine);
+      for (int i = 0; i < records; ++i)
+        ASSERT_TRUE(p.push_chunk(convs[static_cast<std::size_t>(i) % convs.size()], runlog::Role::assistant, chunk).ok());
+    });
+    th.join();
+    ASSERT_TRUE(engine->flush().ok());
+  };
+  pump(200'000);
+  pump(200'000);
+  g_allocations.store(0);
+  g_pool_growth.store(0);
+  g_counting.store(true);
+  pump(100'000);
+  g_counting.store(false);
+  std::string sizes;
+  for (long i = 0; i < std::min(g_allocations.load(), 64L); ++i) sizes += std::to_string(g_sizes[i].load()) + " ";
+  for (auto& c : convs) EXPECT_TRUE(c.close().ok());
+  const long pool_bound = static_cast<long>(o.inFlightBudget / runlog::detail::kBlockSize +
+                                            o.maxBatchBytes / runlog::detail::kPageSize + 16);
+  EXPECT_LE(g_pool_growth.load(), pool_bound) << "arena blocks and output pages allocated";
+  // The producer's thread (its thread-locals: parser, buffers) and the flush.
+  EXPECT_LE(g_allocations.load(), 40) << "allocations while pushing 100,000 chunks; sizes: " << sizes;
+}
+
 INSTANTIATE_TEST_SUITE_P(Durability, SteadyStateAlloc, ::testing::Values(Durability::none, Durability::batch),
                          [](const auto& p) { return p.param == Durability::none ? "none" : "batch"; });
 

@@ -641,6 +641,26 @@ TEST_F(VerifyTest, ConversationChunksAreGapFreeInTheirOneFile) {
   EXPECT_TRUE(HasProblem(r, path, lines[3].offset, "\"chunk\" does not start with a string \"type\""));
 }
 
+// A chunk is checked against wire.ts: its type, its fields and their types.
+TEST_F(VerifyTest, ConversationChunksAreCheckedAgainstTheContract) {
+  const std::string dir = tmp() + "/c2";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  const std::string path = dir + "/chunks.jsonl";
+  WriteLines(path, {
+      {0, Seal(R"({"seq":1,"role":"user","chunk":{"type":"picture","url":"x"})")},
+      {0, Seal(R"({"seq":2,"role":"assistant","chunk":{"type":"tool-call","toolName":"ls","input":{}})")},
+      {0, Seal(R"({"seq":3,"role":"tool","chunk":{"type":"tool-result","toolCallId":"t","toolName":"ls","content":"x","isError":"no"})")},
+      {0, Seal(R"({"seq":4,"role":"user","chunk":{"type":"text","text":"fine"})")},
+  });
+  std::vector<Line> lines = LinesOf(path);
+  io::VerifyReport r = Verify(dir);
+  EXPECT_EQ(r.conversations, 1u);
+  EXPECT_TRUE(HasProblem(r, path, lines[0].offset, "unknown type \"picture\"")) << Problems(r);
+  EXPECT_TRUE(HasProblem(r, path, lines[1].offset, "missing \"toolCallId\"")) << Problems(r);
+  EXPECT_TRUE(HasProblem(r, path, lines[2].offset, "\"isError\" must be a boolean")) << Problems(r);
+  EXPECT_FALSE(HasProblem(r, path, lines[3].offset, "")) << Problems(r);
+}
+
 // ------------------------------------------------------------ big files
 
 // A file larger than a segment is checked by both workers; damage near a

@@ -1,0 +1,288 @@
+// tools/cmd_chat.cpp — `runlog chat append|reconcile`: conversation logs from
+// the command line, on the engine (the same path as an embedding runner); and
+// the conversation side of `runlog replay` and `runlog summary` (tools/chat.h).
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/utf8.h"
+#include "io/conversation_reader.h"
+#include "runlog/engine.h"
+#include "tools/chat.h"
+#include "tools/command.h"
+
+namespace runlog::tools {
+namespace {
+
+constexpr const char* kChatHelp = R"(runlog chat — append to and reconcile conversation logs
+
+Usage: runlog chat append    --conversations-root DIR --id ID [--durability batch|none]
+                             [--turn TURN_ID --events FILE]
+       runlog chat reconcile --conversations-root DIR --id ID
+
+A conversation is <DIR>/<ID>/chunks.jsonl: one StoredChunk per line
+({"seq":N,"role":"…","chunk":{…},"crc":"…"}), seq gap-free from 1. Opening
+one creates it, or recovers it after a crash (a torn tail is cut), then
+reconciles it: every tool-call without a tool-result gets one (role tool,
+isError true, content saying it was interrupted).
+
+  append      reads JSON lines {"role":"user|assistant|system|tool","chunk":{…}}
+              from stdin (chunk: one of text, thinking, tool-call, tool-result,
+              error, system, as contracts/wire.ts shapes them) and appends them
+              in order. At the end prints {"lastSeq":N,"durableSeq":N}.
+              A line that is not valid stops it: its number and what is wrong
+              go to stderr, nothing from that line on is appended, what came
+              before is made durable, and the exit status is 1.
+  reconcile   answers every open tool-call as above; prints
+              {"appended":N,"lastSeq":N}. Running it again appends nothing.
+
+  --conversations-root DIR  the folder holding conversation folders (made when missing)
+  --id ID                   the conversation: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}
+  --durability D            batch (default): acknowledged once fdatasync-ed;
+                            none: once written to the OS
+  --turn TURN_ID            append as one turn, and write its AgentEvents (contracts/wire.ts)
+  --events FILE             to FILE, one JSON object per line: turn-start, one event per
+                            chunk (text-delta, reasoning-delta, tool-call, tool-result,
+                            error), done, and turn-sealed once every chunk is durable
+
+Read a conversation back with `runlog replay DIR/ID [--after N]
+[--format jsonl|messages]`; check it with `runlog verify DIR/ID`.
+
+Exit status: 0 success, 1 a bad line or a failure (message on stderr), 2 bad usage.
+)";
+
+std::uint64_t last_seq_on_disk(const std::string& dir) {
+  auto read = io::read_conversation(dir);
+  return read.ok() ? read->last_seq : 0;
+}
+
+int cmd_chat(Args& args) {
+  if (args.flag("-h") || args.flag("--help")) {
+    std::fputs(kChatHelp, stdout);
+    return 0;
+  }
+  auto root = args.value("--conversations-root");
+  auto id = args.value("--id");
+  auto durability = args.value("--durability");
+  auto turn = args.value("--turn");
+  auto events_path = args.value("--events");
+  if (!args.ok()) return usage_error("chat", args.error());
+  std::vector<std::string> rest = args.rest();
+  for (const std::string& r : rest)
+    if (r.size() > 1 && r[0] == '-') return usage_error("chat", fmt::format("unknown option '{}'", r));
+  if (rest.empty()) return usage_error("chat", "append or reconcile?");
+  const std::string verb = rest[0];
+  if (verb != "append" && verb != "reconcile")
+    return usage_error("chat", fmt::format("unknown subcommand '{}' (append or reconcile)", verb));
+  if (rest.size() > 1) return usage_error("chat", fmt::format("unexpected argument '{}'", rest[1]));
+  if (!root) return usage_error("chat", "--conversations-root DIR is required");
+  if (!id) return usage_error("chat", "--id ID is required");
+  Options o;
+  o.conversationsRoot = *root;
+  o.runsRoot = *root;  // no runs here: nothing is made beside the conversations
+  if (durability && *durability == "none") o.durability = Durability::none;
+  else if (durability && *durability != "batch")
+    return usage_error("chat", fmt::format("--durability must be batch or none, not '{}'", *durability));
+  if (verb == "reconcile" && (durability || turn || events_path))
+    return usage_error("chat", "--durability, --turn and --events are for append");
+  if (turn.has_value() != events_path.has_value()) return usage_error("chat", "--turn and --events go together");
+
+  const std::string dir = *root + "/" + *id;
+  const std::uint64_t before = last_seq_on_disk(dir);
+  auto engine = Engine::open(o);
+  if (!engine.ok()) {
+    fmt::print(stderr, "runlog chat: {}\n", engine.status().to_string());
+    return engine.status().code() == Errc::invalid_argument ? 2 : 1;
+  }
+  auto conv = engine.value()->open_conversation(*id);  // recovers and reconciles
+  if (!conv.ok()) {
+    fmt::print(stderr, "runlog chat: {}\n", conv.status().to_string());
+    return conv.status().code() == Errc::invalid_argument ? 2 : 1;
+  }
+  if (verb == "reconcile") {
+    auto r = conv.value().reconcile();
+    if (!r.ok()) {
+      fmt::print(stderr, "runlog chat reconcile: {}\n", r.status().to_string());
+      return 1;
+    }
+    Status st = conv.value().close();
+    if (!st.ok()) {
+      fmt::print(stderr, "runlog chat reconcile: {}\n", st.to_string());
+      return 1;
+    }
+    fmt::print("{{\"appended\":{},\"lastSeq\":{}}}\n", conv.value().durable_seq() - before, conv.value().durable_seq());
+    return 0;
+  }
+
+  Producer producer(*engine.value());
+  // --turn/--events: the turn's AgentEvents, drained after every push (the
+  // buffer holds a whole line's worth; an overflow would be reported).
+  std::FILE* events = nullptr;
+  std::shared_ptr<Subscription> sub;
+  if (turn) {
+    events = std::fopen(events_path->c_str(), "w");
+    if (events == nullptr) {
+      fmt::print(stderr, "runlog chat append: cannot write {}: {}\n", *events_path, std::strerror(errno));
+      return 1;
+    }
+    auto made = conv.value().subscribe(64);
+    Status st = made.ok() ? conv.value().begin_turn(*turn) : made.status();
+    if (!st.ok()) {
+      std::fclose(events);
+      return usage_error("chat", st.message());
+    }
+    sub = std::move(made).value();
+  }
+  bool lost_events = false;
+  auto drain = [&] {
+    if (sub == nullptr) return;
+    while (auto item = sub->next()) {
+      if (item->kind == SubscriptionItem::Kind::resync) lost_events = true;
+      else fmt::print(events, "{}\n", item->json);
+    }
+  };
+  drain();
+  simdjson::dom::parser parser;
+  std::string line;
+  std::uint64_t number = 0;
+  int status = 0;
+  while (std::getline(std::cin, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    std::string why;
+    simdjson::dom::element doc;
+    std::string_view role_text;
+    simdjson::dom::element chunk;
+    if (auto err = parser.parse(line).get(doc); err) why = fmt::format("not JSON ({})", simdjson::error_message(err));
+    else if (!doc.is_object()) why = "not a JSON object";
+    else if (doc["role"].get_string().get(role_text)) why = "missing string \"role\"";
+    else if (doc["chunk"].get(chunk)) why = "missing \"chunk\"";
+    else if (doc.get_object().value().size() != 2) why = "keys other than \"role\" and \"chunk\"";
+    std::optional<Role> role;
+    if (why.empty() && !(role = parse_role(role_text)))
+      why = fmt::format("role \"{}\" is not system, user, assistant or tool", role_text);
+    if (why.empty()) {
+      auto t = producer.push_chunk(conv.value(), *role, simdjson::minify(chunk));
+      if (!t.ok()) why = t.status().message();
+    }
+    if (!why.empty()) {
+      fmt::print(stderr, "runlog chat append: stdin line {}: {}; nothing from this line on was appended\n", number, why);
+      status = 1;
+      break;
+    }
+    drain();
+  }
+  if (turn) {
+    if (Status st = conv.value().end_turn(*turn, status == 0 ? "stop" : "error"); !st.ok()) {
+      fmt::print(stderr, "runlog chat append: {}\n", st.to_string());
+      status = 1;
+    }
+    drain();
+    if (lost_events) {
+      fmt::print(stderr, "runlog chat append: events were dropped (subscriber overflow)\n");
+      status = 1;
+    }
+    if (std::fclose(events) != 0) {
+      fmt::print(stderr, "runlog chat append: writing {} failed\n", *events_path);
+      status = 1;
+    }
+  }
+  Status st = conv.value().close();
+  if (!st.ok()) {
+    fmt::print(stderr, "runlog chat append: {}\n", st.to_string());
+    status = 1;
+  }
+  fmt::print("{{\"lastSeq\":{},\"durableSeq\":{}}}\n", conv.value().appended_seq(), conv.value().durable_seq());
+  return status;
+}
+
+}  // namespace
+
+int replay_conversation(const std::string& dir, std::uint64_t after, std::uint64_t limit, const std::string& format) {
+  if (format != "jsonl" && format != "messages")
+    return usage_error("replay", fmt::format("a conversation takes --format jsonl or messages, not '{}'", format));
+  auto read = io::read_conversation(dir, after);
+  if (!read.ok()) {
+    fmt::print(stderr, "runlog replay: {}\n", read.status().to_string());
+    return 1;
+  }
+  for (const std::string& note : read->notes) fmt::print(stderr, "runlog replay: {}: {}\n", dir, note);
+  if (limit > 0 && read->entries.size() > limit) read->entries.resize(limit);
+  std::string out;
+  if (format == "messages") io::append_messages(read->entries, &out);
+  else
+    for (const auto& e : read->entries) io::append_stored(e, &out);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  if (std::fflush(stdout) != 0) {
+    fmt::print(stderr, "runlog replay: writing stdout failed\n");
+    return 1;
+  }
+  return 0;
+}
+
+std::vector<std::string> conversations_below(const std::string& path) {
+  std::vector<std::string> out;
+  auto root = io::posix_fs()->open_root(path, false, 0);
+  if (!root.ok() || io::is_conversation_dir(path)) return out;
+  std::vector<std::string> names;
+  if (!root.value()->list().get(names).ok()) return out;
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names) {
+    std::unique_ptr<io::Dir> sub;
+    if (!root.value()->open_dir(n, false, 0).get(sub).ok()) continue;
+    if (auto has = sub->exists("chunks.jsonl"); has.ok() && has.value()) out.push_back(path + "/" + n);
+  }
+  return out;
+}
+
+int summarize_conversation(const std::string& dir) {
+  auto read = io::read_conversation(dir);
+  if (!read.ok()) {
+    fmt::print(stderr, "runlog summary: {}\n", read.status().to_string());
+    return 1;
+  }
+  for (const std::string& note : read->notes) fmt::print(stderr, "runlog summary: {}: {}\n", dir, note);
+  std::map<std::string, std::uint64_t> roles, types;
+  std::map<std::string, int> open;
+  simdjson::dom::parser parser;
+  for (const auto& e : read->entries) {
+    ++roles[std::string(e.role)];
+    simdjson::dom::element chunk;
+    std::string_view type, call_id;
+    if (parser.parse(e.chunk.data(), e.chunk.size()).get(chunk) || chunk["type"].get_string().get(type)) continue;
+    ++types[std::string(type)];
+    if ((type == "tool-call" || type == "tool-result") && !chunk["toolCallId"].get_string().get(call_id))
+      open[std::string(call_id)] += type == "tool-call" ? 1 : -1;
+  }
+  std::uint64_t open_calls = 0;
+  for (const auto& [k, v] : open) open_calls += v > 0 ? 1 : 0;
+  auto counts = [](const std::map<std::string, std::uint64_t>& m) {
+    std::string s = "{";
+    for (const auto& [k, v] : m) s += fmt::format("{}\"{}\":{}", s.size() > 1 ? "," : "", k, v);
+    return s + "}";
+  };
+  std::string id = dir;
+  while (id.size() > 1 && id.back() == '/') id.pop_back();
+  id = id.substr(id.find_last_of('/') + 1);
+  std::string id_json;
+  append_json_string(&id_json, id);
+  fmt::print("{{\"conversationId\":{},\"totalEntries\":{},\"lastSeq\":{},\"roles\":{},\"types\":{},"
+             "\"openToolCalls\":{},\"live\":{},\"durableSeq\":{}}}\n",
+             id_json, read->entries.size(), read->last_seq, counts(roles), counts(types), open_calls,
+             read->live ? "true" : "false",
+             read->has_durable_file ? std::to_string(read->durable_seq) : std::string("null"));
+  return 0;
+}
+
+RUNLOG_COMMAND("chat", "append to and reconcile conversation logs (StoredChunk lines)", cmd_chat, 45);
+
+}  // namespace runlog::tools
