@@ -36,7 +36,6 @@ struct CrashFs::State {
   bool powered_off = false;
   std::uint64_t failures = 0;
   std::uint64_t failed_syncs = 0;
-  std::chrono::steady_clock::time_point first_failure{};
   std::vector<Fault> faults;
 };
 
@@ -135,7 +134,6 @@ class Gate {
   Gate(CrashFs::State& st, unsigned kind) : lock_(st.mu) {
     st.ops++;
     if (st.powered_off || (st.power_off_at != 0 && st.ops >= st.power_off_at)) {
-      if (!st.powered_off) st.first_failure = std::chrono::steady_clock::now();
       st.powered_off = true;
       err_ = EIO;
       power_ = true;
@@ -156,7 +154,6 @@ class Gate {
       }
     }
     if (err_ != 0) {
-      if (st.failures == 0 && !power_) st.first_failure = std::chrono::steady_clock::now();
       st.failures++;
       if (kind == CrashFs::kDatasync && !power_) st.failed_syncs++;
     }
@@ -395,7 +392,6 @@ void CrashFs::PowerOffAt(std::uint64_t n) {
 }
 void CrashFs::PowerOff() {
   std::lock_guard<std::mutex> lock(st_->mu);
-  if (!st_->powered_off) st_->first_failure = std::chrono::steady_clock::now();
   st_->powered_off = true;
 }
 bool CrashFs::powered_off() const {
@@ -413,10 +409,6 @@ std::uint64_t CrashFs::failures() const {
 std::uint64_t CrashFs::failed_syncs() const {
   std::lock_guard<std::mutex> lock(st_->mu);
   return st_->failed_syncs;
-}
-std::chrono::steady_clock::time_point CrashFs::first_failure_time() const {
-  std::lock_guard<std::mutex> lock(st_->mu);
-  return st_->first_failure;
 }
 
 std::shared_ptr<CrashFs> CrashFs::Crash(std::uint64_t seed) const {
@@ -465,6 +457,24 @@ Result<std::unique_ptr<io::Dir>> CrashFs::open_root(const std::string& path, boo
   std::lock_guard<std::mutex> lock(st_->mu);
   auto it = st_->roots.find(path);
   if (it == st_->roots.end()) {
+    // A folder below a root ("runs/t/r", as verify and the readers open them).
+    for (const auto& [root, node] : st_->roots) {
+      if (path.size() <= root.size() + 1 || path.compare(0, root.size(), root) != 0 || path[root.size()] != '/')
+        continue;
+      const Node* n = find(node.get(), path.substr(root.size() + 1));
+      if (n == nullptr) break;
+      if (!n->is_dir) return Status(Errc::refused, ENOTDIR, "open " + path + ": is not a folder (refused)");
+      // find() walked const nodes; the tree owns them through shared_ptrs.
+      std::shared_ptr<Node> owner = node;
+      std::string rest = path.substr(root.size() + 1);
+      for (std::size_t pos = 0; pos <= rest.size();) {
+        const std::size_t slash = rest.find('/', pos);
+        owner = owner->entries.at(rest.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
+        if (slash == std::string::npos) break;
+        pos = slash + 1;
+      }
+      return std::unique_ptr<io::Dir>(new MemDir(st_, std::move(owner), path));
+    }
     if (!create) return Status::FromErrno(ENOENT, "open " + path);
     if (st_->powered_off) return Status::FromErrno(EIO, "mkdir " + path);
     // A root and its parents are made and synced at once (as posix_fs does).

@@ -33,7 +33,6 @@
 // whole tree); File and Dir objects follow io/fs.h's rules.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -80,9 +79,6 @@ class CrashFs final : public io::Fs, public std::enable_shared_from_this<CrashFs
   std::uint64_t ops() const;
   /// Operations that failed by Inject() or power loss.
   std::uint64_t failures() const;
-  /// When the first injected fault or the power loss struck (steady clock);
-  /// nullopt-like epoch when none did.
-  std::chrono::steady_clock::time_point first_failure_time() const;
   /// Datasyncs that failed by an injected fault.
   std::uint64_t failed_syncs() const;
 
@@ -100,6 +96,8 @@ class CrashFs final : public io::Fs, public std::enable_shared_from_this<CrashFs
   /// Every file path below root ("t/r/stdout.jsonl"), sorted.
   std::vector<std::string> ListFiles(const std::string& root) const;
 
+  /// A root is any path string; "<root>/a/b" also opens folder a/b below an
+  /// existing root (as verify and the readers do), never creating it.
   Result<std::unique_ptr<io::Dir>> open_root(const std::string& path, bool create, mode_t mode) override;
 
   // The tree; public for the implementation file only.
