@@ -213,7 +213,18 @@ LineVerdict check_line(std::string_view line) noexcept {
 // ChannelScanner
 
 struct ChannelScanner::Impl {
-  Impl(File& f, std::size_t chunk) : file(f), buf(std::max<std::size_t>(chunk, 1)) {}
+  Impl(File& f, std::size_t chunk) : file(f), buf(buffer_bytes(f, chunk)) {}
+
+  // The read buffer: `chunk` bytes, but no more than a small file needs (a
+  // zeroed 1 MiB per channel made opening many small runs slow). A file that
+  // grows while it is scanned is still read whole, in smaller reads.
+  static std::size_t buffer_bytes(File& f, std::size_t chunk) {
+    constexpr std::size_t kMinBuffer = 64 * 1024;
+    chunk = std::max<std::size_t>(chunk, 1);
+    std::uint64_t size = 0;
+    if (!f.size().get(size).ok() || size >= chunk) return chunk;
+    return std::min<std::size_t>(chunk, std::max<std::size_t>(static_cast<std::size_t>(size) + 1, kMinBuffer));
+  }
 
   struct Line {
     std::uint64_t offset = 0;
