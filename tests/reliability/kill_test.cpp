@@ -37,6 +37,10 @@ const KillTarget kTargets[] = {
     {"demo W2 batch", {"demo", "--runs-root", "{root}", "--workload", "W2", "--records", "400000", "--quiet"}},
     {"demo W1 none", {"demo", "--runs-root", "{root}", "--workload", "W1", "--durability", "none", "--records",
                       "4000000", "--quiet"}},
+    // A real worker process captured by runlog exec: runlog dies, the child
+    // then gets SIGPIPE.
+    {"exec yes", {"exec", "--runs-root", "{root}", "--task", "kill", "--run", "r1", "--quiet", "--", "sh", "-c",
+                  "yes 'a worker line, over and over' | head -c 300000000"}},
 };
 
 std::vector<std::string> Argv(const KillTarget& t, const std::string& root) {
