@@ -110,7 +110,9 @@ class Run {
   /// checkpointSeq and logs checkpoint_slot_reserved. Returns n once durable.
   Result<std::uint64_t> reserve_checkpoint() const;
   /// Closes the run: flushes a pending incomplete UTF-8 tail (as U+FFFD),
-  /// makes everything durable, writes the final state.json, closes the files.
+  /// acknowledges everything (durable under Durability::batch; under none
+  /// written but not fdatasync-ed, so a power loss may still take it), writes
+  /// the final state.json, closes the files.
   /// Later pushes get Errc::closed. Idempotent.
   Status close() const;
 
@@ -167,7 +169,7 @@ class Producer {
 };
 
 /// The engine. Create with open(); destroying it closes every open run
-/// (everything pushed becomes durable) and joins its threads.
+/// (everything pushed is acknowledged, as Run::close says) and joins its threads.
 class Engine {
  public:
   /// Validates the options, opens (creating) the runs root, starts the sequencer
