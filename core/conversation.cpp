@@ -366,15 +366,7 @@ Result<Conversation> Engine::open_conversation(std::string_view id) {
   s->encoded_count = {rec.summary.totalEntries, 0, 0};
   s->written_count[0].store(rec.summary.totalEntries, std::memory_order_relaxed);
   core.descriptors.fetch_add(s->storage->descriptor_count(), std::memory_order_relaxed);
-  detail::StreamState* raw = s.get();
-  {
-    std::lock_guard<std::mutex> lock(core.runs_mu);
-    core.all_streams.push_back(std::move(s));
-    core.open_runs[key] = raw;
-    core.opening.erase(key);
-    core.runs_cv.notify_all();
-  }
-  Conversation conv(&core, raw);
+  Conversation conv(&core, core.publish_stream(std::move(s)));
   if (auto r = conv.reconcile(); !r.ok()) return r.status();
   return conv;
 }

@@ -207,6 +207,16 @@ Status EngineCore::admit(std::size_t n) {
   }
 }
 
+StreamState* EngineCore::publish_stream(std::unique_ptr<StreamState> s) {
+  StreamState* raw = s.get();
+  std::lock_guard<std::mutex> lock(runs_mu);
+  all_streams.push_back(std::move(s));
+  open_runs[raw->key] = raw;
+  opening.erase(raw->key);
+  runs_cv.notify_all();
+  return raw;
+}
+
 void EngineCore::release_budget(std::uint64_t n) {
   if (n == 0) return;
   in_flight.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_seq_cst);
@@ -610,15 +620,7 @@ Result<Run> Engine::open_run(const RunMetadata& given) {
   s->encoded_count = {rec.summary.lifecycleEventCount, rec.summary.stdoutChunkCount, rec.summary.stderrChunkCount};
   for (int i = 0; i < kRunChannels; ++i) s->written_count[i].store(s->encoded_count[i], std::memory_order_relaxed);
   core.descriptors.fetch_add(s->storage->descriptor_count(), std::memory_order_relaxed);
-  detail::StreamState* raw = s.get();
-  {
-    std::lock_guard<std::mutex> lock(core.runs_mu);
-    core.all_streams.push_back(std::move(s));
-    core.open_runs[key] = raw;
-    core.opening.erase(key);
-    core.runs_cv.notify_all();
-  }
-  return Run(&core, raw);
+  return Run(&core, core.publish_stream(std::move(s)));
 }
 
 Status Engine::flush() {

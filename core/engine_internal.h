@@ -365,6 +365,11 @@ struct EngineCore {
   std::unordered_map<std::string, StreamState*> open_runs;  ///< key -> open stream
   std::unordered_map<std::string, bool> opening;            ///< keys being opened
   std::vector<std::unique_ptr<StreamState>> all_streams;   ///< kept until the engine ends
+  /// Publishes a stream that open_run / open_conversation has just opened
+  /// (s->key set, recovered, counted in `descriptors`): it joins all_streams
+  /// and open_runs, leaves `opening`, and waiters on the key wake. Thread: the
+  /// opening one.
+  StreamState* publish_stream(std::unique_ptr<StreamState> s);
 
   // producer slots (guarded by slots_mu):
   std::mutex slots_mu;
