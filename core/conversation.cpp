@@ -330,18 +330,8 @@ Result<Conversation> Engine::open_conversation(std::string_view id) {
   RUNLOG_RETURN_IF_ERROR(validate_id("conversationId", id));
   detail::EngineCore& core = *core_;
   const std::string key = detail::conv_key(id);
-  {
-    std::unique_lock<std::mutex> lock(core.runs_mu);
-    core.runs_cv.wait(lock, [&] { return core.opening.count(key) == 0; });
-    if (auto found = core.open_runs.find(key); found != core.open_runs.end())
-      return Conversation(&core, found->second);
-    core.opening[key] = true;
-  }
-  auto done_opening = [&] {
-    std::lock_guard<std::mutex> lock(core.runs_mu);
-    core.opening.erase(key);
-    core.runs_cv.notify_all();
-  };
+  if (detail::StreamState* existing = core.claim_key(key)) return Conversation(&core, existing);
+  auto done_opening = [&] { core.release_key(key); };
   detail::RecoveredStream rec;
   auto opened = core.storage->open_conversation(std::string(id), &rec);
   if (!opened.ok()) {

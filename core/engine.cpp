@@ -207,6 +207,20 @@ Status EngineCore::admit(std::size_t n) {
   }
 }
 
+StreamState* EngineCore::claim_key(const std::string& key) {
+  std::unique_lock<std::mutex> lock(runs_mu);
+  runs_cv.wait(lock, [&] { return opening.count(key) == 0; });
+  if (auto found = open_runs.find(key); found != open_runs.end()) return found->second;
+  opening[key] = true;
+  return nullptr;
+}
+
+void EngineCore::release_key(const std::string& key) {
+  std::lock_guard<std::mutex> lock(runs_mu);
+  opening.erase(key);
+  runs_cv.notify_all();
+}
+
 StreamState* EngineCore::publish_stream(std::unique_ptr<StreamState> s) {
   StreamState* raw = s.get();
   std::lock_guard<std::mutex> lock(runs_mu);
@@ -587,17 +601,8 @@ Result<Run> Engine::open_run(const RunMetadata& given) {
   if (meta.attempt < 1) return Status::Invalid(fmt::format("attempt: {} is below 1", meta.attempt));
   detail::EngineCore& core = *core_;
   std::string key = meta.taskId + "/" + meta.runId;
-  {
-    std::unique_lock<std::mutex> lock(core.runs_mu);
-    core.runs_cv.wait(lock, [&] { return core.opening.count(key) == 0; });
-    if (auto found = core.open_runs.find(key); found != core.open_runs.end()) return Run(&core, found->second);
-    core.opening[key] = true;
-  }
-  auto done_opening = [&] {
-    std::lock_guard<std::mutex> lock(core.runs_mu);
-    core.opening.erase(key);
-    core.runs_cv.notify_all();
-  };
+  if (detail::StreamState* existing = core.claim_key(key)) return Run(&core, existing);
+  auto done_opening = [&] { core.release_key(key); };
   detail::RecoveredStream rec;
   auto opened = core.storage->open_run(meta, &rec);
   if (!opened.ok()) {

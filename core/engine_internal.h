@@ -365,6 +365,14 @@ struct EngineCore {
   std::unordered_map<std::string, StreamState*> open_runs;  ///< key -> open stream
   std::unordered_map<std::string, bool> opening;            ///< keys being opened
   std::vector<std::unique_ptr<StreamState>> all_streams;   ///< kept until the engine ends
+  /// Claims `key` for the calling thread's open_run / open_conversation:
+  /// waits while another thread opens the same key, then returns the stream
+  /// when it is open already (nothing claimed), or nullptr once the key is
+  /// claimed (the caller then publishes the stream or calls release_key).
+  /// Thread: the opening one.
+  StreamState* claim_key(const std::string& key);
+  /// Gives up a claim after a failed open; waiters on the key wake.
+  void release_key(const std::string& key);
   /// Publishes a stream that open_run / open_conversation has just opened
   /// (s->key set, recovered, counted in `descriptors`): it joins all_streams
   /// and open_runs, leaves `opening`, and waiters on the key wake. Thread: the
