@@ -20,29 +20,9 @@ set -eu
 cli=${1:?usage: check_wire.sh RUNLOG_CLI CONTRACT_TS}
 contract=${2:?usage: check_wire.sh RUNLOG_CLI CONTRACT_TS}
 
-skip() {
-  echo "########################################################################" >&2
-  echo "# contract test SKIPPED: $*" >&2
-  echo "# (install node and npm to type-check conversation output against wire.ts)" >&2
-  echo "########################################################################" >&2
-  exit 77
-}
-
-[ -f "$contract" ] || skip "the contract $contract is not beside this checkout (CI puts shared/ there)"
-command -v node >/dev/null 2>&1 || skip "node is not installed"
-command -v npm >/dev/null 2>&1 || skip "npm is not installed"
-
-cache=${RUNLOG_TSC_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/runlog-tsc}
-tsc="$cache/node_modules/.bin/tsc"
-if [ ! -x "$tsc" ]; then
-  mkdir -p "$cache"
-  (cd "$cache" && npm install --no-save --no-audit --no-fund --loglevel=error typescript@5 >&2) ||
-    skip "npm install typescript failed (no network?)"
-fi
-[ -x "$tsc" ] || skip "tsc not found after npm install"
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/runlog-wire-XXXXXX")
-trap 'rm -rf "$work"' EXIT INT TERM
+skip_hint="install node and npm to type-check conversation output against wire.ts"
+# shellcheck source=tsc_env.sh
+. "$(dirname "$0")/tsc_env.sh"
 
 # Every chunk variant, unicode, nested input, a tool-call left open (reconcile answers it).
 cat >"$work/in.jsonl" <<'JSONL'
