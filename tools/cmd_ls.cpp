@@ -20,17 +20,7 @@
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kLsHelp = R"HELP(runlog ls — list the runs under a runs root
-
-Usage: runlog ls [ROOT] [--json]
-
-  ROOT       the runs root: <ROOT>/<taskId>/<runId>/ (default ./runs), or a
-             conversations root: <ROOT>/<conversationId>/chunks.jsonl
-  --json     one JSON object per line instead of the table:
-             {"taskId","runId","status","entries","bytes","startedAt","durationSeconds","live"}
-  -h, --help this help
-
-One line per run, sorted by task then run:
+constexpr const char* kLsFooter = R"HELP(One line per run, sorted by task then run:
   task, run     the folder names
   status        from state.json (prepared, running, completed, failed, blocked);
                 "(live)" when a writer has the run open; "?" when state.json is
@@ -43,12 +33,19 @@ One line per run, sorted by task then run:
                 update for a run that is neither finished nor live
 Nothing is scanned: each run costs a few small reads, whatever its size.
 
+With --json, one object per run:
+  {"taskId","runId","status","entries","bytes","startedAt","durationSeconds","live"}
+
 Conversations below ROOT get a table of their own (CONVERSATION, ENTRIES, BYTES,
 "live" when a writer has it open); with --json one object per line:
   {"conversationId","entries","bytes","live"}
 
-Exit status: 0 listed, 1 the root cannot be read, 2 bad usage.
 )HELP";
+
+struct LsOptions {
+  std::string root{kDefaultRunsDirectoryName};
+  bool json = false;
+};
 
 struct Row {
   std::string task, run;
@@ -233,23 +230,13 @@ std::vector<std::string> sorted_folders(io::Dir& dir) {
   return names;
 }
 
-int cmd_ls(Args& args) {
-  if (args.flag("-h") || args.flag("--help")) {
-    std::fputs(kLsHelp, stdout);
-    return 0;
-  }
-  const bool json = args.flag("--json");
-  if (!args.ok()) return usage_error("ls", args.error());
-  std::vector<std::string> rest = args.rest();
-  for (const std::string& a : rest)
-    if (a.size() > 1 && a[0] == '-') return usage_error("ls", fmt::format("unknown option '{}'", a));
-  if (rest.size() > 1) return usage_error("ls", "give at most one ROOT");
-  const std::string root_path = rest.empty() ? std::string(kDefaultRunsDirectoryName) : rest[0];
-
+int run_ls(const LsOptions& o) {
+  const std::string& root_path = o.root;
+  const bool json = o.json;
   std::unique_ptr<io::Dir> root;
   if (Status st = io::posix_fs()->open_root(root_path, false, 0).get(root); !st.ok()) {
     fmt::print(stderr, "runlog ls: {}\n", st.to_string());
-    return 1;
+    return kExitFailed;
   }
   std::vector<Row> rows;
   std::vector<ConvRow> convs;
@@ -292,11 +279,24 @@ int cmd_ls(Args& args) {
       std::fwrite(out.data(), 1, out.size(), stdout);
     }
   }
-  return 0;
+  return kExitOk;
+}
+
+Runner setup_ls(CLI::App& app) {
+  auto o = std::make_shared<LsOptions>();
+  app.add_option("ROOT", o->root,
+                 "the runs root: <ROOT>/<taskId>/<runId>/, or a conversations\n"
+                 "root: <ROOT>/<conversationId>/chunks.jsonl")
+      ->type_name("")
+      ->check(existing_path())
+      ->capture_default_str();
+  app.add_flag("--json", o->json, "one JSON object per line instead of the table");
+  app.footer(std::string(kLsFooter) + exit_status_footer("listed", "the root cannot be read"));
+  return [o] { return run_ls(*o); };
 }
 
 }  // namespace
 
-RUNLOG_COMMAND("ls", "list the runs under a runs root: status, entries, bytes, start, duration", cmd_ls, 50);
+RUNLOG_COMMAND("ls", "list the runs under a runs root: status, entries, bytes, start, duration", setup_ls, 50);
 
 }  // namespace runlog::tools

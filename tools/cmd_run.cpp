@@ -27,24 +27,13 @@
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kRunHelp = R"(runlog run — run many worker processes, each recorded into its own run, under one engine
-
-Usage: runlog run --jobs FILE [--runs-root DIR] [-j N] [--durability none|batch]
-
-FILE holds one job per line (JSON; blank lines are skipped):
+constexpr const char* kRunFooter = R"HELP(FILE holds one job per line (JSON; blank lines are skipped):
   {"taskId":"t","runId":"r1","command":["make","test"],
    "stepId":"s","stepName":"unit tests","cwd":"/src","env":{"CI":"1"}}
 taskId, runId and command are required; each run folder <DIR>/<taskId>/<runId>
 must not hold records yet. Each job is recorded as `runlog exec --quiet` would:
 run_prepared, worker_started, every stdout/stderr chunk, worker_exited,
 step_completed or step_failed. The children's stdin is /dev/null.
-
-Options:
-  --jobs FILE            the jobs ("-" for stdin)
-  --runs-root DIR        where run folders go (default ./runs)
-  -j N                   jobs at once (default 4)
-  --durability MODE      batch: fdatasync-ed group commits (default); none: written only
-  -h, --help             this help
 
 On a terminal, stderr shows a live view: runs done, running and failed, with
 records/s and MB/s written. At the end stdout holds one JSON line per job, in
@@ -59,9 +48,14 @@ child's stdout+stderr bytes; error only when something went wrong), then one lin
 Signals: SIGINT, SIGTERM and SIGHUP go to every running child's process group
 and no new job starts; a second SIGINT sends SIGKILL.
 
-Exit status: 0 every job completed, 1 a job failed or was skipped (or a run
-could not be recorded), 2 bad usage or a bad jobs file (nothing started).
-)";
+)HELP";
+
+struct RunArgs {
+  std::string root{kDefaultRunsDirectoryName};
+  std::string jobs;
+  std::size_t width = 4;
+  std::string durability = "batch";
+};
 
 struct Job {
   std::size_t line = 0;
@@ -239,30 +233,16 @@ std::string outcome_json(const Job& job, const Outcome& o) {
   return out;
 }
 
-int cmd_run(Args& args) {
-  if (args.flag("-h") || args.flag("--help")) {
-    std::fputs(kRunHelp, stdout);
-    return 0;
-  }
+int run_jobs(const RunArgs& args) {
   Options opts;
-  opts.runsRoot = args.value("--runs-root").value_or("runs");
-  auto file = args.value("--jobs");
-  auto parallel = args.number("-j");
-  std::string durability = args.value("--durability").value_or("batch");
-  if (!args.ok()) return usage_error("run", args.error());
-  if (auto extra = args.rest(); !extra.empty())
-    return usage_error("run", (extra[0][0] == '-' ? "unknown option '" : "unexpected argument '") + extra[0] + "'");
-  if (!file) return usage_error("run", "give --jobs FILE");
-  if (durability == "batch") opts.durability = Durability::batch;
-  else if (durability == "none") opts.durability = Durability::none;
-  else return usage_error("run", fmt::format("--durability must be none or batch, not '{}'", durability));
-  const std::size_t width = parallel.value_or(4);
-  if (width < 1 || width > 1024) return usage_error("run", "-j takes 1 ..= 1024");
-
-  auto parsed = read_jobs(*file);
+  opts.runsRoot = args.root;
+  opts.durability = args.durability == "none" ? Durability::none : Durability::batch;
+  const std::size_t width = args.width;
+  auto parsed = read_jobs(args.jobs);
   if (!parsed.ok()) {
     fmt::print(stderr, "runlog run: {}\n", parsed.status().message());
-    return parsed.status().code() == Errc::invalid_argument ? 2 : 1;
+    const Errc code = parsed.status().code();
+    return code == Errc::invalid_argument || code == Errc::not_found ? kExitUsage : kExitFailed;
   }
   const std::vector<Job> jobs = std::move(parsed).value();
 
@@ -271,7 +251,7 @@ int cmd_run(Args& args) {
   auto opened = Engine::open(opts);
   if (!opened.ok()) {
     fmt::print(stderr, "runlog run: cannot open the runs root: {}\n", opened.status().to_string());
-    return 1;
+    return kExitFailed;
   }
   std::unique_ptr<Engine> engine = std::move(opened).value();
 
@@ -352,15 +332,28 @@ int cmd_run(Args& args) {
   std::fflush(stdout);
   if (!closed.ok()) {
     fmt::print(stderr, "runlog run: {}\n", closed.to_string());
-    return 1;
+    return kExitFailed;
   }
   if (int sig = forwarder.received(); sig != 0)
     fmt::print(stderr, "runlog run: stopped by {}; {} jobs not started\n", signal_name(sig), skipped);
-  return completed == jobs.size() ? 0 : 1;
+  return completed == jobs.size() ? kExitOk : kExitFailed;
+}
+
+Runner setup_run(CLI::App& app) {
+  auto o = std::make_shared<RunArgs>();
+  app.add_option("--jobs", o->jobs, "the jobs (\"-\" for stdin)")->type_name("FILE")->required()->check(existing_path());
+  app.add_option("--runs-root", o->root, "where run folders go")->type_name("DIR")->capture_default_str();
+  app.add_option("-j", o->width, "jobs at once")->type_name("N")->check(whole_number(1, 1024))->capture_default_str();
+  add_durability_option(app, o->durability);
+  app.footer(std::string(kRunFooter) +
+             exit_status_footer("every job completed",
+                                "a job failed or was skipped (or a run could not be recorded); 2 also for a bad jobs "
+                                "file (nothing started)"));
+  return [o] { return run_jobs(*o); };
 }
 
 }  // namespace
 
-RUNLOG_COMMAND("run", "run many worker processes from a jobs file, each recorded into its own run", cmd_run, 6);
+RUNLOG_COMMAND("run", "run many worker processes from a jobs file, each recorded into its own run", setup_run, 6);
 
 }  // namespace runlog::tools

@@ -510,7 +510,7 @@ TEST(RunCommandTest, ABadJobsFileIsBadUsageAndStartsNothing) {
     EXPECT_FALSE(Exists(tmp / "ran")) << bad;
   }
   EXPECT_EQ(RunCli({"run", "--runs-root", tmp / "runs"}).exit_code, 2);
-  EXPECT_EQ(RunCli({"run", "--jobs", tmp / "missing.jsonl"}).exit_code, 1);
+  EXPECT_EQ(RunCli({"run", "--jobs", tmp / "missing.jsonl"}).exit_code, 2);  // a path that does not exist
 }
 
 }  // namespace

@@ -119,13 +119,14 @@ TEST_F(LsTest, ListsStatusesAndCountsAsTableAndJson) {
   EXPECT_EQ(rows, 4u) << json.out;
 }
 
-TEST_F(LsTest, EmptyRootListsNothingAndAMissingOneFails) {
+TEST_F(LsTest, EmptyRootListsNothingAndAMissingOneIsBadUsage) {
   ASSERT_EQ(::mkdir(root().c_str(), 0700), 0);
   ProcessResult empty = RunCli({"ls", root()});
   EXPECT_EQ(empty.exit_code, 0) << empty.err;
   EXPECT_TRUE(empty.out.empty()) << empty.out;
   ProcessResult missing = RunCli({"ls", tmp() + "/nope"});
-  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("nope"), std::string::npos) << missing.err;
   EXPECT_FALSE(missing.err.empty());
 }
 
