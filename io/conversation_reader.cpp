@@ -64,6 +64,15 @@ Result<ConversationRead> read_conversation(const std::string& path, std::uint64_
   }
   std::unique_ptr<File> file;
   RUNLOG_RETURN_IF_ERROR(dir->open_file(kChunks, OpenMode::read_only, 0).get(file));
+  // Recovery's verdict first (io/recovery.h, with the floor): the reader
+  // gives the same answer on the same bytes as opening the conversation.
+  {
+    std::uint64_t floor = 0;
+    RUNLOG_RETURN_IF_ERROR(read_floor(*dir, durable.get()).get(floor));
+    File* files[1] = {file.get()};
+    RecoveryPlan plan;
+    RUNLOG_RETURN_IF_ERROR(plan_recovery(files, floor).get(plan));
+  }
   std::uint64_t size = 0;
   RUNLOG_RETURN_IF_ERROR(file->size().get(size));
   out.data.resize(size);

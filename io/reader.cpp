@@ -414,17 +414,10 @@ Bad decode_line(Doc& doc, const char* p, std::size_t n, int fixed, bool check_cr
   return {};
 }
 
-// A valid record by the reader's rules, for the torn-tail test: runlog's own
-// line (check_line), or a foreign line (no crc suffix) that is a JSON object
-// with a whole-number seq.
+// A valid record by the one rule of io/recovery.h (runlog's own line, or a
+// line of another implementation), for the torn-tail test.
 bool line_is_record(std::string_view line_nl, simdjson::dom::parser& parser) {
-  if (check_line(line_nl).valid) return true;
-  std::string_view line = line_nl.substr(0, line_nl.size() - 1);
-  if (line.size() >= kCrcTail && line.substr(line.size() - kCrcTail, 8) == ",\"crc\":\"") return false;
-  simdjson::dom::element el;
-  if (parser.parse(line.data(), line.size(), true).get(el)) return false;
-  std::uint64_t seq = 0;
-  return !el["seq"].get_uint64().get(seq) && seq > 0;
+  return check_record_line(line_nl, parser).valid;
 }
 
 // Whether a single-line document was read to its end (nothing after the object).
@@ -489,6 +482,7 @@ struct Cursor {
   std::uint64_t consumed_seq = 0;
   bool eof = false;   // the last read reached the end of the file
   bool done = false;  // a torn tail ends it
+  std::uint64_t torn_at = UINT64_MAX;  // file offset of the torn tail that ended it
   Status error;       // corruption, served when the merge gets there
 
   bool exhausted() const { return pos == recs.size(); }
@@ -515,6 +509,8 @@ struct LogReader::Impl {
   std::uint64_t emitted = 0;
   bool hole = false;
   bool limit_hit = false;
+  std::uint64_t state_floor = 0;  // state.json's lastEventSeq
+  std::uint64_t open_floor = 0;   // W when the stream was opened
   Cursor* run_cursor = nullptr;  // next()'s fast path: this channel, while its seqs stay below run_limit
   std::uint64_t run_limit = 0;
   bool became_live = false;
@@ -603,7 +599,27 @@ struct LogReader::Impl {
     RUNLOG_RETURN_IF_ERROR(st);
     std::string_view s;
     if (!el["status"].get_string().get(s)) ctx.status = parse_status(s);
+    std::uint64_t last = 0;
+    if (!el["lastEventSeq"].get_uint64().get(last)) state_floor = last;
     return Status::OK();
+  }
+
+  // SPEC "Recovery": the records 1..W (W = max(durable.seq, lastEventSeq) as
+  // read at open) were acknowledged; a run of runlog's that ends, or stops at a
+  // hole, below W has lost one of them: corruption, as recovery says.
+  Status check_floor(std::uint64_t last) {
+    if (!gap_rule || ctx.live) return Status::OK();
+    const std::uint64_t w = std::max(open_floor, filter.after);
+    if (last >= w) return Status::OK();
+    std::string where = source.dir;
+    for (const Cursor& c : cur)
+      if (c.torn_at != UINT64_MAX) {
+        where = fmt::format("{}:{}: damaged tail", c.path, c.torn_at);
+        break;
+      }
+    return fail(Status::Corruption(fmt::format("{}: seq {} is missing, though seq {} was acknowledged (durable.seq / "
+                                               "state.json)",
+                                               where, last + 1, open_floor)));
   }
 
   // Opens durable.seq (when it exists and is not open yet), asks whether a
@@ -680,6 +696,7 @@ struct LogReader::Impl {
     c.last_seq = c.consumed_seq;
     c.eof = false;
     c.done = false;
+    c.torn_at = UINT64_MAX;
     c.error = Status::OK();
   }
 
@@ -783,6 +800,7 @@ struct LogReader::Impl {
     std::uint64_t size = off;
     (void)c.file->size().get(size);
     c.done = true;
+    c.torn_at = off;
     note(fmt::format("{}: ignored a torn tail of {} bytes at offset {} ({})", c.path, size - off, off, what));
     return Status::OK();
   }
@@ -988,6 +1006,7 @@ struct LogReader::Impl {
     }
     c.done = true;
     c.parsed = p;
+    c.torn_at = c.base + p;
     note(fmt::format("{}: ignored a torn tail of {} bytes at offset {} (no final newline)", c.path, n, c.base + p));
     return Status::OK();
   }
@@ -1323,7 +1342,7 @@ struct LogReader::Impl {
       if (restart) continue;
       // The damaged channel might hold the next seq, unless another one does.
       if (damaged && (!gap_rule || best < 0 || best_seq != expected || best_seq <= filter.after)) return fail(*damaged);
-      if (best < 0) return Status::OK();
+      if (best < 0) return check_floor(expected - 1);
       if (ctx.live && best_seq > ctx.durable_seq) return Status::OK();
       Cursor& c = cur[static_cast<std::size_t>(best)];
       const Rec& r = c.recs[c.pos];
@@ -1339,6 +1358,7 @@ struct LogReader::Impl {
         for (Cursor& other : cur) {  // damage found ahead explains the hole better
           if (!other.error.ok()) return fail(other.error);
         }
+        RUNLOG_RETURN_IF_ERROR(check_floor(expected - 1));
         hole = true;
         note(fmt::format("{}: stopped after seq {}: seq {} is missing (what lies past a hole was never acknowledged)",
                          source.dir, expected - 1, expected));
@@ -1380,9 +1400,11 @@ struct LogReader::Impl {
     Result<std::unique_ptr<Dir>> d = fs->open_root(src.dir, false, 0);
     if (!d.ok()) return d.status();
     dir = std::move(d).value();
+    state_floor = 0;
     RUNLOG_RETURN_IF_ERROR(load_durable());
     RUNLOG_RETURN_IF_ERROR(load_meta());
     RUNLOG_RETURN_IF_ERROR(load_state());
+    open_floor = std::max(ctx.has_durable_file ? ctx.durable_seq : 0, state_floor);
 
     const std::size_t ncur = src.kind == SourceKind::run ? kRunChannels : 1;
     cur.resize(ncur);
