@@ -284,7 +284,8 @@ Status write_state(Dir& run_dir, const RunStateSnapshot& state, const LayoutOpti
 // the first: whatever prefix of those writes survives reads as the old
 // value's high digits over the new value's low ones, never above the new
 // value (the new value is larger; equal high digits give the new value, a
-// smaller high digit gives less than the new value).
+// smaller high digit gives less than the new value). A file that holds no
+// value yet gets one whole write: torn, it holds no value either.
 Status write_durable_seq(File& durable_seq, std::uint64_t seq) {
   char buf[kDurableSeqBytes];
   for (int i = 19; i >= 0; --i) {
@@ -292,9 +293,12 @@ Status write_durable_seq(File& durable_seq, std::uint64_t seq) {
     seq /= 10;
   }
   buf[20] = '\n';
-  char old[kDurableSeqBytes];
+  char old[kDurableSeqBytes + 1];
   std::size_t got = 0;
   RUNLOG_RETURN_IF_ERROR(durable_seq.pread(old, sizeof old, 0, &got));
+  // Not a value yet (just made, or garbage): one write, so that a killed
+  // process leaves the old bytes or the new ones, never a half-made file.
+  if (!parse_durable_seq(std::string_view(old, got))) return durable_seq.pwrite(buf, sizeof buf, 0);
   for (int i = static_cast<int>(kDurableSeqBytes) - 1; i >= 0; --i) {
     const auto at = static_cast<std::size_t>(i);
     if (at < got && old[at] == buf[at]) continue;
