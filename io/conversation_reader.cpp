@@ -37,7 +37,14 @@ bool is_conversation_dir(const std::string& path, Fs* fs) {
   auto dir = fs->open_root(path, false, 0);
   if (!dir.ok()) return false;
   auto has = dir.value()->exists(kChunks);
-  return has.ok() && has.value();
+  if (!has.ok() || !has.value()) return false;
+  // A folder that holds a run's files too is no conversation: find_sources()
+  // names it as an error instead of hiding the run.
+  for (const char* run_file : {"meta.json", "state.json", "worker.jsonl", "stdout.jsonl", "stderr.jsonl"}) {
+    auto also = dir.value()->exists(run_file);
+    if (!also.ok() || also.value()) return false;
+  }
+  return true;
 }
 
 Result<ConversationRead> read_conversation(const std::string& path, std::uint64_t after, Fs* fs) {

@@ -1459,34 +1459,50 @@ std::uint64_t LogReader::last_seq() const noexcept { return impl_->last_served; 
 
 namespace {
 
-bool is_run_dir(Dir& d) {
-  // A conversation folder has durable.seq too; chunks.jsonl tells it apart (it is read
-  // by io/conversation_reader.h, not here).
-  if (Result<bool> conv = d.exists("chunks.jsonl"); conv.ok() && conv.value()) return false;
-  static constexpr const char* kMarks[] = {"meta.json", "durable.seq", "worker.jsonl", "stdout.jsonl", "stderr.jsonl"};
-  for (const char* m : kMarks) {
-    Result<bool> e = d.exists(m);
-    if (e.ok() && e.value()) return true;
+// Whether a folder holds a run. A conversation folder (chunks.jsonl) is not
+// one (io/conversation_reader.h reads it); a folder that holds both a
+// conversation and a run's own files is an error, never a hidden run.
+Result<bool> is_run_dir(Dir& d) {
+  bool conversation = false;
+  RUNLOG_RETURN_IF_ERROR(d.exists("chunks.jsonl").get(conversation));
+  static constexpr const char* kRunFiles[] = {"meta.json", "state.json", "worker.jsonl", "stdout.jsonl", "stderr.jsonl"};
+  for (const char* m : kRunFiles) {
+    bool e = false;
+    RUNLOG_RETURN_IF_ERROR(d.exists(m).get(e));
+    if (!e) continue;
+    if (conversation)
+      return Status::Corruption(d.path() + ": holds both a conversation (chunks.jsonl) and a run (" + m +
+                                "); which one it is cannot be told");
+    return true;
   }
-  return false;
+  if (conversation) return false;
+  bool durable = false;
+  RUNLOG_RETURN_IF_ERROR(d.exists("durable.seq").get(durable));
+  return durable;
 }
 
 std::string join_path(const std::string& a, const std::string& b) {
   return a.empty() || a.back() == '/' ? a + b : a + "/" + b;
 }
 
-// The sub-folders of d (symlinks and other entries skipped), sorted.
-std::vector<std::pair<std::string, std::unique_ptr<Dir>>> sub_dirs(Dir& d) {
-  std::vector<std::pair<std::string, std::unique_ptr<Dir>>> out;
-  Result<std::vector<std::string>> names = d.list();
-  if (!names.ok()) return out;
-  std::vector<std::string> sorted = std::move(names).value();
-  std::sort(sorted.begin(), sorted.end());
-  for (const std::string& n : sorted) {
-    Result<std::unique_ptr<Dir>> sub = d.open_dir(n, false, 0);
-    if (sub.ok()) out.emplace_back(n, std::move(sub).value());
+// Calls fn(name, dir) for each sub-folder of d in name order, one open at a
+// time (descriptors stay bounded whatever the number of runs). Entries that
+// are not folders, symlinks included, are skipped; a folder that cannot be
+// listed or opened is an error naming it.
+template <class Fn>
+Status for_each_sub_dir(Dir& d, Fn&& fn) {
+  std::vector<std::string> names;
+  if (Status st = d.list().get(names); !st.ok())
+    return Status(st.code(), st.sys_errno(), "cannot list " + d.path() + ": " + st.message());
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names) {
+    std::unique_ptr<Dir> sub;
+    Status st = d.open_dir(n, false, 0).get(sub);
+    if (st.code() == Errc::refused || st.code() == Errc::not_found) continue;  // not a folder, or gone
+    if (!st.ok()) return st;
+    RUNLOG_RETURN_IF_ERROR(fn(n, *sub));
   }
-  return out;
+  return Status::OK();
 }
 
 }  // namespace
@@ -1519,22 +1535,38 @@ Result<std::vector<Source>> find_sources(const std::string& path, Fs* fs) {
     s.dir = std::move(dir);
     return s;
   };
-  if (is_run_dir(d)) {
+  bool run = false;
+  RUNLOG_RETURN_IF_ERROR(is_run_dir(d).get(run));
+  if (run) {
     out.push_back(run_source(path));
     return out;
   }
-  auto children = sub_dirs(d);
+  // A task folder (runs below it), or a runs root (tasks, then runs).
   bool task_folder = false;
-  for (auto& [name, sub] : children) {
-    if (is_run_dir(*sub)) {
+  std::vector<std::string> tasks;
+  Status listed = for_each_sub_dir(d, [&](const std::string& name, Dir& sub) -> Status {
+    bool is_run = false;
+    RUNLOG_RETURN_IF_ERROR(is_run_dir(sub).get(is_run));
+    if (is_run) {
       task_folder = true;
       out.push_back(run_source(join_path(path, name)));
+    } else {
+      tasks.push_back(name);
     }
-  }
+    return Status::OK();
+  });
+  if (!listed.ok()) return listed;
   if (task_folder) return out;
-  for (auto& [task, sub] : children) {
-    for (auto& [run, rd] : sub_dirs(*sub))
-      if (is_run_dir(*rd)) out.push_back(run_source(join_path(join_path(path, task), run)));
+  for (const std::string& task : tasks) {
+    std::unique_ptr<Dir> sub;
+    RUNLOG_RETURN_IF_ERROR(d.open_dir(task, false, 0).get(sub));
+    Status runs = for_each_sub_dir(*sub, [&](const std::string& run_name, Dir& rd) -> Status {
+      bool is_run = false;
+      RUNLOG_RETURN_IF_ERROR(is_run_dir(rd).get(is_run));
+      if (is_run) out.push_back(run_source(join_path(join_path(path, task), run_name)));
+      return Status::OK();
+    });
+    if (!runs.ok()) return runs;
   }
   return out;
 }

@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -1060,7 +1061,7 @@ bool real_names(const std::string& path, std::string* self, std::string* parent,
 
 class Verifier {
  public:
-  Verifier(const VerifyOptions& o, std::shared_ptr<Fs> fs) : opts_(o), fs_(std::move(fs)) {}
+  Verifier(const VerifyOptions& o, std::shared_ptr<Fs> fs) : opts_(o), fs_(std::move(fs)), posix_(o.fs == nullptr) {}
 
   Status discover(const std::string& path);
   Result<VerifyReport> run();
@@ -1086,6 +1087,7 @@ class Verifier {
 
   const VerifyOptions& opts_;
   std::shared_ptr<Fs> fs_;
+  bool posix_ = true;  // the real file system: symlinks are looked for with lstat
   std::vector<Job> jobs_;
   std::vector<VerifyProblem> walk_problems_;
 
@@ -1124,6 +1126,31 @@ std::uint64_t Verifier::stat_bytes(const std::string& folder, std::initializer_l
 // Below a path given as a folder: a stream folder is a run (it holds any of
 // the run files) or a conversation (chunks.jsonl); other folders are
 // descended into, down to <root>/<task>/<run>.
+// Symbolic links anywhere below a stream folder (artifacts/, checkpoints/…):
+// never followed, each one a problem. Real paths only (lstat); a folder that
+// cannot be read here is left to the checks that read it.
+void report_symlinks(const std::string& folder, int depth, std::vector<VerifyProblem>* out) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(folder, ec), end;
+  std::vector<std::string> names;
+  for (; !ec && it != end; it.increment(ec)) names.push_back(it->path().filename().string());
+  std::sort(names.begin(), names.end());
+  static constexpr std::string_view kStreamFiles[] = {"meta.json",    "state.json",   "worker.jsonl", "stdout.jsonl",
+                                                      "stderr.jsonl", "durable.seq",  "chunks.jsonl"};
+  for (const std::string& n : names) {
+    // The stream's own files are opened (and a link refused) by its checks.
+    if (depth == 0 && std::find(std::begin(kStreamFiles), std::end(kStreamFiles), n) != std::end(kStreamFiles))
+      continue;
+    const std::string p = join_path(folder, n);
+    struct stat st;
+    if (::lstat(p.c_str(), &st) != 0) continue;
+    if (S_ISLNK(st.st_mode))
+      out->push_back({p, 0, "is a symbolic link (not followed, not checked)"});
+    else if (S_ISDIR(st.st_mode) && depth < 16)
+      report_symlinks(p, depth + 1, out);
+  }
+}
+
 void Verifier::walk_folder(const std::string& root, Dir& dir, std::vector<std::string>& comps, int depth) {
   std::vector<std::string> names;
   if (Status st = dir.list().get(names); !st.ok()) {
@@ -1141,6 +1168,7 @@ void Verifier::walk_folder(const std::string& root, Dir& dir, std::vector<std::s
     j.comps = comps;
     j.path = dir.path();
     j.bytes = stat_bytes(j.path, {"worker.jsonl", "stdout.jsonl", "stderr.jsonl"});
+    if (posix_) report_symlinks(j.path, 0, &walk_problems_);
     jobs_.push_back(std::move(j));
     return;
   }
@@ -1151,6 +1179,7 @@ void Verifier::walk_folder(const std::string& root, Dir& dir, std::vector<std::s
     j.comps = comps;
     j.path = dir.path();
     j.bytes = stat_bytes(j.path, {kChunksFile});
+    if (posix_) report_symlinks(j.path, 0, &walk_problems_);
     jobs_.push_back(std::move(j));
     return;
   }
@@ -1159,7 +1188,14 @@ void Verifier::walk_folder(const std::string& root, Dir& dir, std::vector<std::s
     std::unique_ptr<Dir> sub;
     Status st = dir.open_dir(name, false, 0).get(sub);
     if (!st.ok()) {
-      if (st.code() == Errc::refused && st.sys_errno() == ENOTDIR) continue;  // a file: not ours
+      struct stat ls;
+      const std::string p = join_path(dir.path(), name);
+      const bool link = posix_ && ::lstat(p.c_str(), &ls) == 0 && S_ISLNK(ls.st_mode);
+      if (!link && st.code() == Errc::refused && st.sys_errno() == ENOTDIR) continue;  // a file: not ours
+      if (link) {
+        walk_problems_.push_back({p, 0, "is a symbolic link (not followed, not checked)"});
+        continue;
+      }
       walk_problems_.push_back({join_path(dir.path(), name), 0,
                                 st.code() == Errc::refused ? st.message() + " (not followed, not checked)"
                                                            : "cannot open: " + st.to_string()});

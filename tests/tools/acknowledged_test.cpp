@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -226,6 +227,65 @@ TEST_F(AcknowledgedTest, ForeignRunIsRecordsForEveryEntryPoint) {
   ASSERT_TRUE(WriteFile(Path("stdout.jsonl"), chunk(2) + chunk(3) + chunk(4) + chunk(5) + "{\"text\":\"par"));
   ProcessResult torn = RunCli({"verify", "--repair", runs()});
   EXPECT_EQ(ReadFile(Path("stdout.jsonl")).value(), chunk(2) + chunk(3) + chunk(4) + chunk(5)) << torn.out << torn.err;
+}
+
+// --- Readers of a root never drop a run silently.
+
+// 1,100 runs read at `ulimit -n 1024`: every one is shown.
+TEST_F(AcknowledgedTest, ManyRunsUnderALowDescriptorLimitAreAllShown) {
+  constexpr int kRuns = 1100;
+  ASSERT_EQ(::mkdir(runs().c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((runs() + "/t").c_str(), 0700), 0);
+  for (int i = 0; i < kRuns; ++i) {
+    const std::string d = runs() + "/t/r" + std::to_string(i);
+    ASSERT_EQ(::mkdir(d.c_str(), 0700), 0);
+    ASSERT_TRUE(WriteFile(d + "/stdout.jsonl", Chunk(1, "stdout")));
+  }
+  const std::string cmd = "ulimit -n 1024 && exec '" + std::string(RUNLOG_CLI_PATH) + "' replay --format jsonl '" +
+                          runs() + "'";
+  ProcessResult r = RunProcess({"/bin/sh", "-c", cmd}, std::chrono::seconds(120));
+  EXPECT_EQ(r.exit_code, 0) << r.err.substr(0, 2000);
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), kRuns);
+}
+
+// A stray chunks.jsonl in a run folder: an error naming the folder, exit 1,
+// never a run hidden as an empty conversation.
+TEST_F(AcknowledgedTest, RunFolderWithAStrayChunksFileIsAnError) {
+  MakeClosedRun();
+  ASSERT_TRUE(WriteFile(Path("chunks.jsonl"), ""));
+  for (const std::string& target : {run_dir(), runs()}) {
+    for (const char* verb : {"replay", "summary"}) {
+      ProcessResult r = RunCli({verb, target});
+      EXPECT_EQ(r.exit_code, 1) << verb << " " << target << ": " << r.out << r.err;
+      EXPECT_NE(r.err.find("chunks.jsonl"), std::string::npos) << r.err;
+    }
+  }
+}
+
+// verify reports a symlink anywhere in the trees it walks: a task folder
+// and an artifacts folder that point outside the root.
+TEST_F(AcknowledgedTest, VerifyReportsSymlinksInTheTree) {
+  MakeClosedRun();
+  const std::string outside = tmp_ / "outside";
+  ASSERT_EQ(::mkdir(outside.c_str(), 0700), 0);
+  ASSERT_EQ(::rmdir(Path("artifacts").c_str()), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), Path("artifacts").c_str()), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), (runs() + "/t2").c_str()), 0);
+  ProcessResult v = RunCli({"verify", runs()});
+  EXPECT_EQ(v.exit_code, 1) << v.out << v.err;
+  EXPECT_NE(v.out.find(Path("artifacts") + ":0: is a symbolic link"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find(runs() + "/t2:0: is a symbolic link"), std::string::npos) << v.out;
+}
+
+// A folder that cannot be read is a named error with exit 1.
+TEST_F(AcknowledgedTest, UnreadableFolderIsANamedError) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads every folder";
+  MakeClosedRun();
+  ASSERT_EQ(::chmod((runs() + "/t1").c_str(), 0), 0);
+  ProcessResult r = RunCli({"replay", runs()});
+  ASSERT_EQ(::chmod((runs() + "/t1").c_str(), 0700), 0);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("t1"), std::string::npos) << r.err;
 }
 
 }  // namespace
