@@ -79,6 +79,14 @@ struct RecoveredRun {
 Result<RecoveredRun> open_run_dir(Dir& runs_root, const RunMetadata& meta, const LayoutOptions& opts,
                                   RunFiles* files);
 
+/// Reads, without changing or creating anything, how many records the run
+/// <runs_root>/<task_id>/<run_id> holds: seqs 1..N by recovery's verdict
+/// (io/recovery.h, floor included). 0 when the folder or its files do not
+/// exist. Errors: corruption (file and byte offset), refused, io_error.
+/// For callers that must not touch a run that already holds records (runlog
+/// exec), whoever wrote it.
+Result<std::uint64_t> peek_run_records(Dir& runs_root, std::string_view task_id, std::string_view run_id);
+
 /// Reopens the folder and channel files of a run that open_run_dir() recovered
 /// earlier in this process and RunFiles::evict() closed (the open-file limit).
 /// No recovery, no creation; files->durable_seq is kept as it is.

@@ -10,6 +10,8 @@
 
 #include "core/ids.h"
 #include "core/utf8.h"
+#include "io/fs.h"
+#include "io/run_dir.h"
 #include "tools/capture.h"
 #include "tools/command.h"
 
@@ -62,6 +64,24 @@ int run_exec(ExecArgs& args) {
 
   ::signal(SIGPIPE, SIG_IGN);  // a closed stdout stops the copy, not the recording
   SignalForwarder forwarder;   // before the engine's threads: they inherit the blocked mask
+
+  // A run that already holds records (runlog's own or another
+  // implementation's) is refused before anything is opened for writing:
+  // nothing in it changes, not even a torn tail.
+  {
+    std::unique_ptr<io::Dir> root;
+    if (io::posix_fs()->open_root(opts.runsRoot, false, 0).get(root).ok()) {
+      std::uint64_t held = 0;
+      if (Status peek = io::peek_run_records(*root, meta.taskId, meta.runId).get(held); !peek.ok()) {
+        fmt::print(stderr, "runlog exec: cannot open run {}/{}: {}\n", meta.taskId, meta.runId, peek.to_string());
+        return peek.code() == Errc::invalid_argument ? 2 : 1;
+      } else if (held != 0) {
+        fmt::print(stderr, "runlog exec: run {}/{} already holds {} records; give a new --run id\n", meta.taskId,
+                   meta.runId, held);
+        return 1;
+      }
+    }
+  }
 
   auto opened = Engine::open(opts);
   if (!opened.ok()) {

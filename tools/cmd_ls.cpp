@@ -2,6 +2,7 @@
 // from the small files only (meta/state/durable.seq, file sizes and the last
 // line of each channel file), so that thousands of runs list quickly.
 #include <fmt/format.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <array>
@@ -60,6 +61,7 @@ struct Row {
 // The seq of the last whole, valid line of a file of `size` bytes (0 when
 // there is none near the end).
 std::uint64_t last_seq(io::File& f, std::uint64_t size) {
+  simdjson::dom::parser parser;  // lines of another implementation of the contract (no crc)
   std::uint64_t window = std::uint64_t{64} << 10;
   for (;;) {
     const std::uint64_t start = size > window ? size - window : 0;
@@ -72,7 +74,7 @@ std::uint64_t last_seq(io::File& f, std::uint64_t size) {
       const std::size_t prev = end == 0 ? std::string::npos : buf.rfind('\n', end - 1);
       if (prev == std::string::npos && start > 0) break;  // the line starts before the window
       const std::size_t from = prev == std::string::npos ? 0 : prev + 1;
-      const io::LineVerdict v = io::check_line(std::string_view(buf).substr(from, end + 1 - from));
+      const io::LineVerdict v = io::check_record_line(std::string_view(buf).substr(from, end + 1 - from), parser);
       if (v.valid) return v.seq;
       if (prev == std::string::npos) return 0;
       end = prev;
