@@ -584,8 +584,9 @@ Got ReaderGot(const ProcessResult& r, const std::vector<std::uint64_t>& seqs, bo
 Verdict VerifyVerdict(const ProcessResult& r) {
   if (r.exit_code == 0) return Verdict::clean;
   if (r.exit_code != 1) return Verdict::none;
-  // A problem line that names corruption (or acknowledged records lost) makes
-  // it corruption; torn tails and unacknowledged records only: torn.
+  // docs/verify.md's wording: a torn tail says "torn tail", records past a
+  // hole above W say they were "never acknowledged"; any other problem line
+  // makes it corruption.
   std::size_t pos = 0;
   bool any = false;
   while (pos < r.out.size()) {
@@ -595,9 +596,8 @@ Verdict VerifyVerdict(const ProcessResult& r) {
     pos = nl + 1;
     if (line.empty()) continue;
     any = true;
-    const bool repairable = line.find("torn tail") != std::string::npos ||
-                            (line.find("missing") != std::string::npos && line.find("acknowledged records are lost") == std::string::npos &&
-                             line.find("corrupt") == std::string::npos);
+    const bool repairable =
+        line.find("torn tail") != std::string::npos || line.find("never acknowledged") != std::string::npos;
     if (!repairable) return Verdict::corrupt;
   }
   return any ? Verdict::torn : Verdict::corrupt;
