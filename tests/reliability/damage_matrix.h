@@ -37,13 +37,13 @@ inline bool DamageMatrixEnabled() {
 
 }  // namespace runlog::testing
 
-#define RUNLOG_REQUIRE_DAMAGE_MATRIX()                                                                   \
-  do {                                                                                                   \
-    if (!::runlog::testing::DamageMatrixEnabled())                                                       \
-      GTEST_SKIP() << "SKIPPED: the damage matrix (SPEC \"Recovery\": one verdict for every entry "    \
-                      "point) is off until recovery makes that one decision; run it with "               \
-                      "RUNLOG_DAMAGE_MATRIX=1, or set kDamageMatrixOnByDefault in "                      \
-                      "tests/reliability/damage_matrix.h";                                               \
+#define RUNLOG_REQUIRE_DAMAGE_MATRIX()                                                              \
+  do {                                                                                              \
+    if (!::runlog::testing::DamageMatrixEnabled())                                                  \
+      GTEST_SKIP() << "SKIPPED: the damage matrix (SPEC \"Recovery\": one verdict for every entry " \
+                      "point) is off until recovery makes that one decision; run it with "          \
+                      "RUNLOG_DAMAGE_MATRIX=1, or set kDamageMatrixOnByDefault in "                 \
+                      "tests/reliability/damage_matrix.h";                                          \
   } while (0)
 
 namespace runlog::testing::damage {

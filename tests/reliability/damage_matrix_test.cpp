@@ -36,6 +36,8 @@
 // It runs only with RUNLOG_DAMAGE_MATRIX=1 until recovery makes one decision
 // for every entry point; kDamageMatrixOnByDefault (damage_matrix.h) turns it
 // on for good. The oracle, subjects and damage: damage_matrix.h.
+#include "reliability/damage_matrix.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -46,10 +48,10 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
-#include "reliability/damage_matrix.h"
 #include "runlog/conversation.h"
 #include "runlog/engine.h"
 #include "support/crash_fs.h"
@@ -125,7 +127,8 @@ std::string FloorKept(const Stream& before, const Expect& e, const std::string& 
     why += "durable.seq lowered to " + (after.durable ? std::to_string(*after.durable) : "nothing") + "; ";
   if (before.last_event && (!after.last_event || *after.last_event < *before.last_event))
     why += "lastEventSeq lowered; ";
-  if (Terminal(before.status) && after.status != before.status) why += "status " + before.status + " -> " + after.status + "; ";
+  if (Terminal(before.status) && after.status != before.status)
+    why += "status " + before.status + " -> " + after.status + "; ";
   return why;
 }
 
@@ -167,8 +170,8 @@ class Matrix {
     const Stream st = LoadStream(c.dir, c.skind == Kind::conversation);
     const Expect e = Oracle(st);
     ++inputs_;
-    const std::string expect_s = std::string(VerdictName(e.verdict)) +
-                                 (e.verdict == Verdict::corrupt ? "" : " N=" + std::to_string(e.N));
+    const std::string expect_s =
+        std::string(VerdictName(e.verdict)) + (e.verdict == Verdict::corrupt ? "" : " N=" + std::to_string(e.N));
     auto t0 = std::chrono::steady_clock::now();
     auto record = [&](const std::string& entry, const Got& g, const std::string& extra) {
       const auto now = std::chrono::steady_clock::now();
@@ -196,6 +199,7 @@ class Matrix {
       if (!extra.empty()) got += " [" + extra + "]";
       violations_.push_back({c.subject, c.kind, c.place, entry, expect_s + " (" + e.why + ")", got});
       ++bad_per_entry_[entry];
+      bad_inputs_.insert(inputs_);
     };
     const bool conv = c.skind == Kind::conversation;
     // Each entry point on a fresh copy.
@@ -284,11 +288,11 @@ class Matrix {
       // 2. chat append, one chunk.
       {
         const std::string dir = fresh();
-        const ProcessResult r = RunProcess(
-            {"/bin/sh", "-c",
-             "printf '%s\\n' '{\"role\":\"user\",\"chunk\":{\"type\":\"text\",\"text\":\"appended\"}}' | '" + R +
-                 "' chat append --conversations-root '" + scratch_ + "/convs' --id " + kConv},
-            std::chrono::seconds(60));
+        const ProcessResult r =
+            RunProcess({"/bin/sh", "-c",
+                        "printf '%s\\n' '{\"role\":\"user\",\"chunk\":{\"type\":\"text\",\"text\":\"appended\"}}' | '" +
+                            R + "' chat append --conversations-root '" + scratch_ + "/convs' --id " + kConv},
+                       std::chrono::seconds(60));
         Got g;
         std::uint64_t seq = 0;
         if (r.exit_code == 1) {
@@ -306,7 +310,8 @@ class Matrix {
       // 3. chat reconcile.
       {
         const std::string dir = fresh();
-        const ProcessResult r = RunCli({"chat", "reconcile", "--conversations-root", scratch_ + "/convs", "--id", kConv});
+        const ProcessResult r =
+            RunCli({"chat", "reconcile", "--conversations-root", scratch_ + "/convs", "--id", kConv});
         Got g;
         if (r.exit_code == 1) {
           g.verdict = Verdict::corrupt;
@@ -322,8 +327,8 @@ class Matrix {
       // 2. exec on a run that holds records: always refused (exit 1); on
       // corruption nothing changes, otherwise nothing at or below W does.
       const std::string dir = fresh();
-      const ProcessResult r = RunCli({"exec", "--runs-root", scratch_ + "/runs", "--task", kTask, "--run", kRun, "--quiet",
-                                      "--", "/bin/true"});
+      const ProcessResult r = RunCli(
+          {"exec", "--runs-root", scratch_ + "/runs", "--task", kTask, "--run", kRun, "--quiet", "--", "/bin/true"});
       Got g;
       std::string extra;
       // Recovery before the refusal may cut a torn tail or bring lagging
@@ -363,8 +368,10 @@ class Matrix {
         extra = u;
       } else if (r.exit_code == 0) {
         g.verdict = u.empty() ? Verdict::clean : Verdict::torn;
-        if (e.verdict == Verdict::corrupt) extra = u;
-        else extra = FloorKept(st, e, dir) + CutTo(st, e, dir, 0);
+        if (e.verdict == Verdict::corrupt)
+          extra = u;
+        else
+          extra = FloorKept(st, e, dir) + CutTo(st, e, dir, 0);
         if (g.verdict == Verdict::torn) g.n = LoadStreamMax(dir, conv);
       } else {
         g.note = r.describe();
@@ -417,9 +424,11 @@ class Matrix {
 
   std::string Report() const {
     std::string s;
-    s += "damage matrix: " + std::to_string(inputs_) + " damaged inputs, " + std::to_string(cases_) +
+    s += "damage matrix: " + std::to_string(inputs_) + " input folders (the undamaged subjects included; " +
+         std::to_string(bad_inputs_.size()) + " with a violation), " + std::to_string(cases_) +
          " cases (input x entry point), " + std::to_string(violations_.size()) + " violations" +
-         (inconclusive_ ? ", " + std::to_string(inconclusive_) + " follows silent until their timeout (not counted)" : "") +
+         (inconclusive_ ? ", " + std::to_string(inconclusive_) + " follows silent until their timeout (not counted)"
+                        : "") +
          "\n";
     s += "violations by entry point:";
     for (const auto& [k, n] : per_entry_) {
@@ -448,6 +457,7 @@ class Matrix {
  private:
   std::string scratch_;
   std::size_t inputs_ = 0, cases_ = 0, inconclusive_ = 0;
+  std::set<std::size_t> bad_inputs_;
   std::vector<Violation> violations_;
   std::map<std::string, std::size_t> per_entry_, bad_per_entry_;
   std::map<std::string, double> ms_per_entry_;
@@ -476,8 +486,8 @@ std::string BuildSubject(const SubjectSpec& s, const std::string& root, std::mt1
     if (rc) return "writer failed: " + std::to_string(rc);
   } else {
     // A writer that dies without closing: a child process.
-    const ProcessResult r = RunInChild([&] { return conv ? WriteConversation(root, false) : WriteEngineRun(root, false); },
-                                       std::chrono::seconds(60));
+    const ProcessResult r = RunInChild(
+        [&] { return conv ? WriteConversation(root, false) : WriteEngineRun(root, false); }, std::chrono::seconds(60));
     if (r.exit_code != 0) return "writer child: " + r.describe();
     // The last durable.seq write never reached the disk.
     if (!WriteDurable(subj.dir(), s.lowered_floor)) return "cannot lower durable.seq";
@@ -530,8 +540,8 @@ TEST(DamageMatrixTest, EveryEntryPointGivesTheSpecVerdict) {
             if (n < 2) continue;
             const std::size_t li = last ? n - 1 : rng() % (n - 1);
             const std::uint64_t seq = SeqOfLine(content, li, conv ? "chunks" : ChannelOf(f));
-            const std::string place =
-                ChannelOf(f) + (last ? "/last" : "/mid") + (seq <= W ? "/<=W" : "/>W") + "(s" + std::to_string(seq) + ")";
+            const std::string place = ChannelOf(f) + (last ? "/last" : "/mid") + (seq <= W ? "/<=W" : "/>W") + "(s" +
+                                      std::to_string(seq) + ")";
             const std::string croot = tmp / "case";
             std::error_code ec;
             fs::remove_all(croot, ec);

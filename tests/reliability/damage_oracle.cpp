@@ -33,7 +33,6 @@ std::uint32_t RefCrc32c(std::string_view s) {
   return ~c;
 }
 
-
 // Whether `body` (one line without '\n') is a record of `channel` ("chunks"
 // for a conversation): one JSON object, seq >= 1, the fields of its contract
 // type, and when it carries a crc, the CRC32C of the bytes before `,"crc":"`.
@@ -97,14 +96,17 @@ std::vector<Line> OracleLines(const std::string& content, std::string_view chann
 
 const char* VerdictName(Verdict v) {
   switch (v) {
-    case Verdict::clean: return "clean";
-    case Verdict::torn: return "torn";
-    case Verdict::corrupt: return "corrupt";
-    case Verdict::none: return "-";
+    case Verdict::clean:
+      return "clean";
+    case Verdict::torn:
+      return "torn";
+    case Verdict::corrupt:
+      return "corrupt";
+    case Verdict::none:
+      return "-";
   }
   return "?";
 }
-
 
 std::string ChannelOf(const std::string& file) { return file.substr(0, file.find('.')); }
 
@@ -143,7 +145,6 @@ Stream LoadStream(const std::string& dir, bool conversation) {
   }
   return st;
 }
-
 
 Expect Oracle(const Stream& st) {
   Expect e;
@@ -240,7 +241,8 @@ Snapshot Snap(const std::string& dir) {
   Snapshot s;
   std::error_code ec;
   if (!fs::exists(dir, ec)) return s;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
     if (ec) break;
     if (it->is_regular_file(ec)) s[fs::relative(it->path(), dir).string()] = ReadFile(it->path().string()).value_or("");
   }
@@ -251,8 +253,10 @@ std::string DiffSnap(const Snapshot& a, const Snapshot& b) {
   std::string d;
   for (const auto& [k, v] : a) {
     auto it = b.find(k);
-    if (it == b.end()) d += k + " removed; ";
-    else if (it->second != v) d += k + " " + std::to_string(v.size()) + "->" + std::to_string(it->second.size()) + " bytes; ";
+    if (it == b.end())
+      d += k + " removed; ";
+    else if (it->second != v)
+      d += k + " " + std::to_string(v.size()) + "->" + std::to_string(it->second.size()) + " bytes; ";
   }
   for (const auto& [k, v] : b)
     if (!a.count(k) && k.find("lock") == std::string::npos) d += k + " created; ";

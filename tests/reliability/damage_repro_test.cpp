@@ -38,8 +38,8 @@ class DamageReproTest : public ::testing::Test {
   // A closed run: seqs 1 run_prepared, 2 worker_started, 3..5 output (stdout
   // 3 and 5, stderr 4), 6 worker_exited, 7 step_completed; durable.seq 7.
   void ExecClosedRun() {
-    const ProcessResult r = RunCli({"exec", "--runs-root", runs(), "--task", "t", "--run", "r", "--quiet", "--", "/bin/sh",
-                                    "-c", "echo a; sleep 0.05; echo b >&2; sleep 0.05; echo c"});
+    const ProcessResult r = RunCli({"exec", "--runs-root", runs(), "--task", "t", "--run", "r", "--quiet", "--",
+                                    "/bin/sh", "-c", "echo a; sleep 0.05; echo b >&2; sleep 0.05; echo c"});
     ASSERT_EQ(r.exit_code, 0) << r.describe() << r.err;
     ASSERT_EQ(ParseDurable(run_dir()), std::optional<std::uint64_t>(7));
   }
@@ -116,7 +116,8 @@ TEST_F(DamageReproTest, ChatAppendAfterLineTwoIsDeletedIsRefusedAndReusesNoSeq) 
   const std::string dir = convs() + "/c";
   DeleteLine(dir + "/chunks.jsonl", 1);
   const Snapshot before = Snap(dir);
-  ASSERT_TRUE(WriteFile(tmp_ / "one.jsonl", R"({"role":"user","chunk":{"type":"text","text":"new"}})" "\n"));
+  ASSERT_TRUE(WriteFile(tmp_ / "one.jsonl", R"({"role":"user","chunk":{"type":"text","text":"new"}})"
+                                            "\n"));
   const ProcessResult r = ChatAppend(tmp_ / "one.jsonl");
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_EQ(DiffSnap(before, Snap(dir)), "");
@@ -127,7 +128,8 @@ TEST_F(DamageReproTest, ChatAppendAfterAFlipInTheLastLineIsRefused) {
   const std::string dir = convs() + "/c";
   FlipLastLine(dir + "/chunks.jsonl");
   const Snapshot before = Snap(dir);
-  ASSERT_TRUE(WriteFile(tmp_ / "one.jsonl", R"({"role":"user","chunk":{"type":"text","text":"new"}})" "\n"));
+  ASSERT_TRUE(WriteFile(tmp_ / "one.jsonl", R"({"role":"user","chunk":{"type":"text","text":"new"}})"
+                                            "\n"));
   const ProcessResult r = ChatAppend(tmp_ / "one.jsonl");
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_EQ(DiffSnap(before, Snap(dir)), "");
@@ -191,13 +193,13 @@ TEST_F(DamageReproTest, ReadersOfARootShowEveryRunWhateverTheDescriptorLimit) {
     fs::create_directories(dir, ec);
     ASSERT_TRUE(WriteFile(dir + "/meta.json", std::string(R"({"taskId":"t","stepId":"s","runId":")") + id + "\"}"));
     ASSERT_TRUE(WriteFile(dir + "/stdout.jsonl",
-                          R"({"seq":1,"channel":"stdout","createdAt":"2026-01-01T00:00:00.000Z","text":"x"})" "\n"));
+                          R"({"seq":1,"channel":"stdout","createdAt":"2026-01-01T00:00:00.000Z","text":"x"})"
+                          "\n"));
   }
   for (const char* cmd : {"replay", "summary"}) {
-    const ProcessResult r = RunProcess({"/bin/sh", "-c",
-                                        "ulimit -n 1024 && exec '" + std::string(RUNLOG_CLI_PATH) + "' " + cmd + " '" +
-                                            runs() + "'"},
-                                       std::chrono::seconds(120));
+    const ProcessResult r = RunProcess(
+        {"/bin/sh", "-c", "ulimit -n 1024 && exec '" + std::string(RUNLOG_CLI_PATH) + "' " + cmd + " '" + runs() + "'"},
+        std::chrono::seconds(120));
     EXPECT_EQ(r.exit_code, 0) << cmd << ": " << r.err.substr(0, 500);
     EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), kRuns) << cmd;
   }

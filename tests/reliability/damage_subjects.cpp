@@ -3,6 +3,7 @@
 // leaves them), runs as a TypeScript implementation of local-run.ts writes
 // them, and the five kinds of damage.
 #include <simdjson.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -16,8 +17,6 @@
 #include <vector>
 
 #include "reliability/damage_matrix.h"
-#include <unistd.h>
-
 #include "runlog/conversation.h"
 #include "runlog/engine.h"
 #include "support/run_files.h"
@@ -136,11 +135,13 @@ bool WriteForeignRun(const std::string& root, bool closed, std::uint64_t running
   std::map<char, std::string> files;
   for (std::size_t i = 0; i < shape.size(); ++i) {
     const int n = static_cast<int>(i) + 1;
-    std::vector<std::pair<std::string, std::string>> m = {
-        {"taskId", Q(kTask)}, {"stepId", Q("step-1")}, {"runId", Q(kRun)}, {"seq", std::to_string(n)},
-        {"createdAt", Q(at(n))}};
+    std::vector<std::pair<std::string, std::string>> m = {{"taskId", Q(kTask)},
+                                                          {"stepId", Q("step-1")},
+                                                          {"runId", Q(kRun)},
+                                                          {"seq", std::to_string(n)},
+                                                          {"createdAt", Q(at(n))}};
     if (shape[i] == 'W') {
-      const char* type = n == 1 ? "worker_started"
+      const char* type = n == 1                ? "worker_started"
                          : (closed && n == 11) ? "worker_exited"
                          : (closed && n == 12) ? "step_completed"
                                                : "step_prepared";
@@ -165,11 +166,12 @@ bool WriteForeignRun(const std::string& root, bool closed, std::uint64_t running
   state += R"(,"lastEventSeq":)" + std::to_string(last_event) + R"(,"checkpointSeq":0)";
   if (closed) state += R"(,"exitCode":0)";
   state += "}";
-  return WriteFile(dir + "/meta.json",
-                   R"({"layoutVersion":"local-run-v1","taskId":"mtask","stepId":"step-1","stepName":"matrix","runId":"mrun","workerKind":"ts","attempt":1,"repoRoot":"/repo","worktreePath":"/repo","createdAt":")" +
-                       at(0) + R"(","checkpointMode":"none"})") &&
-         WriteFile(dir + "/state.json", state) && WriteFile(dir + "/worker.jsonl", files['W']) &&
-         WriteFile(dir + "/stdout.jsonl", files['O']) && WriteFile(dir + "/stderr.jsonl", files['E']);
+  const std::string meta = std::string(R"({"layoutVersion":"local-run-v1","taskId":"mtask","stepId":"step-1",)") +
+                           R"("stepName":"matrix","runId":"mrun","workerKind":"ts","attempt":1,"repoRoot":"/repo",)" +
+                           R"("worktreePath":"/repo","createdAt":")" + at(0) + R"(","checkpointMode":"none"})";
+  return WriteFile(dir + "/meta.json", meta) && WriteFile(dir + "/state.json", state) &&
+         WriteFile(dir + "/worker.jsonl", files['W']) && WriteFile(dir + "/stdout.jsonl", files['O']) &&
+         WriteFile(dir + "/stderr.jsonl", files['E']);
 }
 
 bool WriteDurable(const std::string& dir, std::uint64_t v) {
@@ -183,11 +185,16 @@ bool WriteDurable(const std::string& dir, std::uint64_t v) {
 
 const char* DamageName(Damage d) {
   switch (d) {
-    case Damage::flip: return "flip";
-    case Damage::del: return "delete";
-    case Damage::truncate: return "truncate";
-    case Damage::garbage: return "garbage";
-    case Damage::zero: return "zero";
+    case Damage::flip:
+      return "flip";
+    case Damage::del:
+      return "delete";
+    case Damage::truncate:
+      return "truncate";
+    case Damage::garbage:
+      return "garbage";
+    case Damage::zero:
+      return "zero";
   }
   return "?";
 }
