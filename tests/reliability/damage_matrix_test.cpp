@@ -132,8 +132,8 @@ std::string FloorKept(const Stream& before, const Expect& e, const std::string& 
   return why;
 }
 
-// After a cut to N (and possibly one append of N+1 to `appended_file`): each
-// file is its kept prefix, plus that one line.
+// After a cut to N (and, when `appended` is not 0, one record of that seq
+// written since): each file is its lines 1..N as they were, plus that record.
 std::string CutTo(const Stream& before, const Expect& e, const std::string& dir, std::uint64_t appended) {
   const Stream after = LoadStream(dir, before.conversation);
   std::string why;
