@@ -113,6 +113,7 @@ void SyncPool::loop() {
       if (i >= w->tasks.size()) break;
       SyncTask& t = w->tasks[i];
       if (t.channel >= 0) t.result = t.stream->storage->sync(static_cast<Channel>(t.channel));
+      else if (t.channel == kVolumeTask) t.result = core_.storage->sync_volume(t.volume);
       else t.result = t.stream->storage->write_state(t.state);
     }
     if (w->workers.fetch_sub(1, std::memory_order_acq_rel) == 1) {

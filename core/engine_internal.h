@@ -260,16 +260,22 @@ struct StreamState {
 /// batches dirtied since the previous wave, run concurrently on the sync pool,
 /// and what to acknowledge once they are done. Two Wave objects alternate:
 /// one in flight, one accumulating; their vectors keep their capacity.
+inline constexpr int kStateTask = -1;   ///< SyncTask::channel: replace state.json
+inline constexpr int kVolumeTask = -2;  ///< SyncTask::channel: syncfs of `volume` (no stream)
 struct SyncTask {
   StreamState* stream = nullptr;
-  int channel = -1;  ///< -1: write state.json
+  int channel = kStateTask;  ///< a channel to fdatasync, kStateTask or kVolumeTask
+  Volume volume = Volume::runs;  ///< kVolumeTask
   RunStateSnapshot state;
   std::uint64_t state_gen = 0;
   Status result;
 };
 
 struct Wave {
-  std::vector<SyncTask> tasks;
+  std::vector<SyncTask> tasks;  ///< what the sync threads run
+  /// Channel syncs that a kVolumeTask in `tasks` stands for (a wave of at
+  /// least Options::syncfsFiles files): their result is that task's.
+  std::vector<SyncTask> covered;
   std::vector<std::pair<StreamState*, std::uint64_t>> stream_targets;
   std::vector<std::int64_t> push_ns;  ///< of every record it acknowledges
   std::uint64_t release_bytes = 0;    ///< budget returned when done
@@ -281,6 +287,7 @@ struct Wave {
   bool empty() const { return tasks.empty() && stream_targets.empty() && release_bytes == 0; }
   void clear() {
     tasks.clear();
+    covered.clear();
     stream_targets.clear();
     push_ns.clear();
     release_bytes = 0;

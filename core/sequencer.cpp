@@ -69,7 +69,9 @@ class Sequencer {
   void write_batch();
   void write_stream(StreamState& s);
   void start_wave();
+  void cover_with_syncfs(Wave& w);
   void wave_done(Wave& w);
+  void fail_volume(Wave& w, Volume volume, const Status& st);
   void acknowledge_now();
   void fail_stream(StreamState& s, const Status& st);
   void schedule_state(StreamState& s);
@@ -721,7 +723,7 @@ void Sequencer::start_wave() {
     }
     SyncTask t;
     t.stream = s;
-    t.channel = -1;
+    t.channel = kStateTask;
     {
       std::lock_guard<std::mutex> lock(s->state_mu);
       s->state.lastEventSeq = s->durable.load(std::memory_order_relaxed);
@@ -735,10 +737,13 @@ void Sequencer::start_wave() {
 
   Wave* w = next_wave_;
   next_wave_ = (w == waves_[0].get()) ? waves_[1].get() : waves_[0].get();
-  for (SyncTask& t : w->tasks) {
-    ++t.stream->tasks_in_flight;
-    if (t.channel >= 0) t.stream->unsynced[t.channel] = false;
-  }
+  cover_with_syncfs(*w);
+  for (std::vector<SyncTask>* list : {&w->tasks, &w->covered})
+    for (SyncTask& t : *list) {
+      if (t.stream == nullptr) continue;  // a volume task
+      ++t.stream->tasks_in_flight;
+      if (t.channel >= 0) t.stream->unsynced[t.channel] = false;
+    }
   for (auto& st : w->stream_targets) st.first->target_listed = false;
   in_flight_ = w;
   w->started_ns = mono_ns();
@@ -750,8 +755,62 @@ void Sequencer::start_wave() {
   core_.sync_pool->run(w);
 }
 
+// A wave of at least Options::syncfsFiles log files: their fdatasyncs become
+// one syncfs per file system (runs, conversations). The channel tasks move to
+// w.covered, so the bookkeeping per stream stays as it is; the vectors keep
+// their capacity (no allocation in steady state).
+void Sequencer::cover_with_syncfs(Wave& w) {
+  const std::size_t threshold = core_.options.syncfsFiles;
+  if (threshold == 0) return;
+  std::size_t files = 0;
+  for (const SyncTask& t : w.tasks) files += t.channel >= 0 ? 1 : 0;
+  if (files < threshold) return;
+  bool volumes[2] = {false, false};
+  std::size_t keep = 0;
+  for (std::size_t i = 0; i < w.tasks.size(); ++i) {
+    SyncTask& t = w.tasks[i];
+    if (t.channel < 0) {
+      if (keep != i) w.tasks[keep] = std::move(t);
+      ++keep;
+      continue;
+    }
+    volumes[t.stream->conversation ? 1 : 0] = true;
+    w.covered.push_back(std::move(t));
+  }
+  w.tasks.resize(keep);
+  for (int v = 0; v < 2; ++v) {
+    if (!volumes[v]) continue;
+    SyncTask t;
+    t.channel = kVolumeTask;
+    t.volume = v == 0 ? Volume::runs : Volume::conversations;
+    w.tasks.push_back(std::move(t));
+  }
+}
+
+// A failed syncfs: Linux reports it once per file system and marks the failed
+// pages clean, so neither the files of this wave nor any file written on that
+// file system since (the next wave's) can be trusted to a later syncfs. Every
+// such stream is fail-stopped.
+void Sequencer::fail_volume(Wave& w, Volume volume, const Status& st) {
+  const bool conv = volume == Volume::conversations;
+  auto fail = [&](SyncTask& t) {
+    if (t.stream->conversation != conv || t.stream->failed.load(std::memory_order_relaxed)) return;
+    fail_stream(*t.stream, Status(st.code(), st.sys_errno(),
+                                  fmt::format("{} (it covered {})", st.message(),
+                                              t.stream->storage->describe(static_cast<Channel>(t.channel)))));
+  };
+  for (SyncTask& t : w.covered) fail(t);
+  for (SyncTask& t : next_wave_->tasks)
+    if (t.channel >= 0) fail(t);
+}
+
 void Sequencer::wave_done(Wave& w) {
   for (SyncTask& t : w.tasks) {
+    if (t.channel == kVolumeTask) {
+      core_.n_fsyncs.fetch_add(1, std::memory_order_relaxed);
+      if (!t.result.ok()) fail_volume(w, t.volume, t.result);
+      continue;
+    }
     --t.stream->tasks_in_flight;
     if (!t.result.ok()) {
       fail_stream(*t.stream, t.result);
@@ -760,6 +819,7 @@ void Sequencer::wave_done(Wave& w) {
     if (t.channel >= 0) core_.n_fsyncs.fetch_add(1, std::memory_order_relaxed);
     else t.stream->state_written_gen = std::max(t.stream->state_written_gen, t.state_gen);
   }
+  for (SyncTask& t : w.covered) --t.stream->tasks_in_flight;
   for (auto& [s, target] : w.stream_targets) {
     if (s->failed.load(std::memory_order_relaxed)) continue;
     if (target > s->durable.load(std::memory_order_relaxed)) {

@@ -73,6 +73,17 @@ class FileStorage final : public detail::Storage {
   FileStorage(std::unique_ptr<Dir> root, LayoutOptions layout, std::shared_ptr<Fs> fs, std::string conv_root)
       : root_(std::move(root)), layout_(layout), fs_(std::move(fs)), conv_root_path_(std::move(conv_root)) {}
 
+  Status sync_volume(detail::Volume volume) override {
+    if (volume == detail::Volume::runs) return root_->sync_filesystem();
+    Dir* conv = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(conv_mu_);
+      conv = conv_root_.get();
+    }
+    if (conv == nullptr) return Status::Invalid("syncfs of the conversations root before it was opened");
+    return conv->sync_filesystem();
+  }
+
   Result<std::unique_ptr<detail::RunStorage>> open_conversation(const std::string& id,
                                                                 detail::RecoveredStream* out) override {
     Dir* root = nullptr;
