@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -82,6 +83,7 @@ void BlockPool::put(Block* b) {
 EngineCore::EngineCore(Options opts, std::unique_ptr<Storage> st)
     : options(std::move(opts)), storage(std::move(st)), record_limit(static_cast<std::int64_t>(options.recordLimit)) {
   sync_pool = std::make_unique<SyncPool>(*this, options.syncThreads);
+  state_pool = std::make_unique<SyncPool>(*this, std::max(1u, options.syncThreads / 2));
   sequencer = std::thread([this] {
     pthread_setname_np(pthread_self(), "runlog-seq");  // for top -H, perf and gdb
     run_sequencer(*this);
@@ -94,6 +96,7 @@ EngineCore::~EngineCore() {
   send_control(c);
   sequencer.join();
   sync_pool.reset();
+  state_pool.reset();
 }
 
 void EngineCore::send_control(Control& c) {

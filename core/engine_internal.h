@@ -362,7 +362,8 @@ struct EngineCore {
   std::vector<ProducerSlot*> free_slots;
   std::uint64_t next_producer_id = 0;
 
-  std::unique_ptr<SyncPool> sync_pool;
+  std::unique_ptr<SyncPool> sync_pool;   ///< log files' syncs (the waves records wait for)
+  std::unique_ptr<SyncPool> state_pool;  ///< state.json replacements, syncThreads / 2 threads
   std::thread sequencer;
 
   /// Any thread: sends a control and waits for its answer.

@@ -92,8 +92,14 @@ void Sequencer::acknowledge_now() {
   core_.publish_resolution();
 }
 
-void Sequencer::start_wave() {
-  // state.json writes whose records are acknowledged join this wave.
+// state.json replacements (a temp file, two syncs and a rename each) run on
+// their own pool, in their own waves, so that a wave of log syncs (what
+// records wait for) never waits for them: a status change on each of 256 runs
+// would otherwise put 512 device flushes in front of every acknowledgement.
+void Sequencer::start_state_wave() {
+  if (state_in_flight_ || state_pending_.empty()) return;
+  Wave& w = *state_wave_;
+  // Those whose records are acknowledged.
   std::size_t keep = 0;
   for (StreamState* s : state_pending_) {
     bool ready = s->failed.load(std::memory_order_relaxed) ||
@@ -117,9 +123,16 @@ void Sequencer::start_wave() {
       t.state = s->state;
     }
     t.state_gen = s->own.state_gen;
-    next_wave_->tasks.push_back(std::move(t));
+    w.tasks.push_back(std::move(t));
   }
   state_pending_.resize(keep);
+  if (w.tasks.empty()) return;
+  for (SyncTask& t : w.tasks) ++t.stream->own.tasks_in_flight;
+  state_in_flight_ = true;
+  core_.state_pool->run(&w);
+}
+
+void Sequencer::start_wave() {
   if (next_wave_->empty()) return;
 
   Wave* w = next_wave_;
@@ -192,6 +205,7 @@ void Sequencer::fail_volume(Wave& w, Volume volume, const Status& st) {
 }
 
 void Sequencer::wave_done(Wave& w) {
+  const bool state_wave = &w == state_wave_.get();
   for (SyncTask& t : w.tasks) {
     if (t.channel == kVolumeTask) {
       core_.n_fsyncs.fetch_add(1, std::memory_order_relaxed);
@@ -219,10 +233,11 @@ void Sequencer::wave_done(Wave& w) {
   }
   const std::int64_t now = wall_ns();
   for (std::int64_t t : w.push_ns) core_.ack_latency.record(now - t);
-  if (!w.tasks.empty()) core_.n_waves.fetch_add(1, std::memory_order_relaxed);
+  if (!w.tasks.empty() && !state_wave) core_.n_waves.fetch_add(1, std::memory_order_relaxed);
   core_.release_budget(w.release_bytes);
   w.clear();
-  in_flight_ = nullptr;
+  if (state_wave) state_in_flight_ = false;
+  else in_flight_ = nullptr;
   check_pending();
   core_.publish_resolution();
 }

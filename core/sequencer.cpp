@@ -91,10 +91,12 @@ void Sequencer::run() {
       if (full || late || (drained && in_flight_ == nullptr) || shutdown_) write_batch();
     }
     if (in_flight_ == nullptr) start_wave();
+    start_state_wave();
     if (!pending_.empty()) check_pending();
     if (core_.descriptors.load(std::memory_order_relaxed) > static_cast<std::int64_t>(core_.options.openFileLimit))
       evict_idle();
-    if (shutdown_ && !batch_open_ && in_flight_ == nullptr && next_wave_->empty() && pending_.empty() &&
+    if (shutdown_ && !batch_open_ && in_flight_ == nullptr && !state_in_flight_ && next_wave_->empty() &&
+        pending_.empty() &&
         core_.queue.size_approx() == 0 && core_.controls.size_approx() == 0)
       break;
   }

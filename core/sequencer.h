@@ -25,6 +25,7 @@ class Sequencer {
     waves_[0] = std::make_unique<Wave>();
     waves_[1] = std::make_unique<Wave>();
     next_wave_ = waves_[0].get();
+    state_wave_ = std::make_unique<Wave>();
     items_.resize(kBulk);
     page_pool_cap_ = core.options.maxBatchBytes / kPageSize + 64;
     line_.resize(chunk_line_bound(4096));
@@ -67,6 +68,7 @@ class Sequencer {
   void write_batch();
   void write_stream(StreamState& s);
   void start_wave();
+  void start_state_wave();
   void cover_with_syncfs(Wave& w);
   void wave_done(Wave& w);
   void fail_volume(Wave& w, Volume volume, const Status& st);
@@ -126,6 +128,8 @@ class Sequencer {
   std::array<std::unique_ptr<Wave>, 2> waves_;
   Wave* next_wave_;             // accumulating
   Wave* in_flight_ = nullptr;   // being synced
+  std::unique_ptr<Wave> state_wave_;  // state.json replacements, on the state pool
+  bool state_in_flight_ = false;
   std::vector<StreamState*> state_pending_;  // streams whose state.json waits for durability
   std::vector<Control*> pending_;            // controls waiting for durability
   bool shutdown_ = false;
