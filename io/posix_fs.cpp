@@ -277,6 +277,10 @@ class PosixDir final : public Dir {
     if (::fsync(fd_) != 0) return Status::FromErrno(errno, "fsync " + path_);
     return Status::OK();
   }
+  Status sync_filesystem() override {
+    if (::syncfs(fd_) != 0) return Status::FromErrno(errno, "syncfs " + path_);
+    return Status::OK();
+  }
 
   Status rename(std::string_view from, std::string_view to) override {
     RUNLOG_RETURN_IF_ERROR(check_component(from));

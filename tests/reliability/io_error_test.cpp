@@ -102,9 +102,11 @@ TEST(IoErrorTest, RandomFaultsInRandomMultiProducerWorkloads) {
     auto fs = std::make_shared<CrashFs>();
     const CrashFs::Fault f{1 + rng() % ops, kKinds[rng() % 4], (rng() & 1) != 0, CrashFs::kAnyOp};
     fs->Inject(f);
+    WorkloadShape sh = shape;
+    sh.syncfs_files = seed % 3 == 0 ? 0 : seed % 3 == 1 ? 1 : 4;  // per-file syncs, syncfs, mixed
     History h;
     FinishesWithin(std::chrono::seconds(60), "a random workload under an injected fault",
-                   [&] { h = RandomWorkload(fs, shape, seed); });
+                   [&] { h = RandomWorkload(fs, sh, seed); });
     std::string err = RecoverAndCheck(seed % 2 ? fs->CrashLosingAllUnsynced() : fs->Crash(seed), h, false);
     if (err.empty() && MaxWaitMs(h) > 1000)
       err = "a producer waited " + std::to_string(MaxWaitMs(h)) + " ms for its answer";

@@ -21,7 +21,7 @@ namespace runlog::testing {
 
 class FaultFs final : public io::Fs, public std::enable_shared_from_this<FaultFs> {
  public:
-  enum class Op { pwritev, datasync };
+  enum class Op { pwritev, datasync, syncfs };  ///< syncfs: matched against the folder's path
 
   FaultFs() : real_(io::posix_fs()) {}
 
