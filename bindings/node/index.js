@@ -5,7 +5,12 @@
 'use strict';
 
 const path = require('node:path');
-const native = require('./build/Release/runlog.node');
+let native;
+try {
+  native = require('./build/Release/runlog.node');
+} catch (err) {
+  throw new Error(`runlog: the native addon is not built (${err.message}); run \`npm install\` in ${__dirname}`);
+}
 
 const LAYOUT_VERSION = 'local-run-v1';
 const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
@@ -248,7 +253,7 @@ async function* readLines(reader) {
   }
 }
 
-function runPaths(engine, meta, runDir) {
+function runPaths(meta, runDir) {
   const runsRootDir = path.resolve(runDir, '..', '..');
   const dir = path.resolve(runDir);
   return {
@@ -275,7 +280,7 @@ class Run {
     this.#engine = engine;
     this.#id = id;
     this.#dir = dir;
-    this.paths = runPaths(engine, meta, dir);
+    this.paths = runPaths(meta, dir);
     Object.freeze(this.paths);
   }
 
