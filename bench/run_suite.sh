@@ -92,18 +92,21 @@ if [ $status -ne 0 ]; then
   exit 1
 fi
 # The Node binding (bench/node/ingest.mjs), once its package is built
-# (`npm install` in bindings/node); skipped, loudly, otherwise.
+# (`npm install` in bindings/node, or ctest's NodePackage copy in BUILD_DIR/node-package);
+# skipped, loudly, otherwise.
 node_out=$build/bench-node.json
 rm -f "$node_out"
-if command -v node >/dev/null 2>&1 && [ -f bindings/node/build/Release/runlog.node ]; then
-  node_flags=(--cli "$build/runlog" --dir "$RUNLOG_BENCH_DIR")
+node_pkg=bindings/node
+[ -f $node_pkg/build/Release/runlog.node ] || node_pkg=$build/node-package
+if command -v node >/dev/null 2>&1 && [ -f $node_pkg/build/Release/runlog.node ]; then
+  node_flags=(--cli "$build/runlog" --dir "$RUNLOG_BENCH_DIR" --package "$node_pkg")
   [ $smoke -eq 1 ] && node_flags+=(--smoke)
   if ! node bench/node/ingest.mjs "${node_flags[@]}" >"$node_out"; then
     echo "run_suite.sh: bench/node/ingest.mjs failed" >&2
     exit 1
   fi
 else
-  echo "run_suite.sh: node/* benchmarks SKIPPED: run npm install in bindings/node first" >&2
+  echo "run_suite.sh: node/* benchmarks SKIPPED: run npm install in bindings/node (or ctest -R NodePackage) first" >&2
 fi
 if [ $smoke -eq 1 ]; then
   python3 bench/report.py --check "$out"

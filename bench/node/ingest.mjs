@@ -14,7 +14,8 @@
 //                      `runlog demo --workload W1 --durability batch` (C++ producer
 //                      threads, the same engine), its records/s.
 //
-// Usage: node bench/node/ingest.mjs --cli BUILD/runlog [--records N] [--dir DIR] [--smoke]
+// Usage: node bench/node/ingest.mjs --cli BUILD/runlog [--records N] [--dir DIR] [--package DIR] [--smoke]
+//   --package  the built package (default bindings/node)
 //   --records  records through the binding (default 1,000,000; the fdatasync
 //              writer does a fifth of that, the demo its W1 default of 2,000,000)
 //   --smoke    small sizes (CI): checks the outputs, not the speed
@@ -30,18 +31,19 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
-const { openEngine } = require(path.join(here, '../../bindings/node/index.js'));
 
-const opt = { records: 1_000_000, cli: undefined, dir: undefined, smoke: false };
+const opt = { records: 1_000_000, cli: undefined, dir: undefined, smoke: false, pkg: path.join(here, '../../bindings/node') };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--smoke') opt.smoke = true;
   else if (a === '--records') opt.records = Number(process.argv[++i]);
   else if (a === '--cli') opt.cli = process.argv[++i];
   else if (a === '--dir') opt.dir = process.argv[++i];
+  else if (a === '--package') opt.pkg = process.argv[++i];
   else throw new Error(`unknown argument ${a}`);
 }
 if (opt.smoke) opt.records = 20_000;
+const { openEngine } = require(path.resolve(opt.pkg, 'index.js'));
 if (!opt.cli) throw new Error('usage: ingest.mjs --cli BUILD/runlog [--records N] [--dir DIR] [--smoke]');
 const base = fs.mkdtempSync(path.join(opt.dir ?? os.tmpdir(), 'runlog-node-bench-'));
 
