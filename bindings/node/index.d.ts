@@ -122,6 +122,8 @@ export interface EngineStats {
   syncWaves: number;
   wouldBlockPushes: number;
   recordsPerBatch: number;
+  /** Acknowledgement batches handed to JavaScript (one callback each). */
+  ackCallbacks: number;
 }
 
 export interface Engine {

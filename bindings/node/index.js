@@ -96,6 +96,7 @@ class Engine {
   #options;
   #pending = []; // per stream id
   #pendingCount = 0;
+  #ackCallbacks = 0; // calls of #onAcks: one per batch
   #waiting = []; // pushes held back by a full budget (overBudget "wait"), in order
   #idle = []; // resolves of "every acknowledgement is in"
   #ops = new Set(); // native calls on the libuv pool still running
@@ -119,6 +120,7 @@ class Engine {
   // ---- acknowledgements (one call per batch from the ack thread)
 
   #onAcks(acks, errors) {
+    this.#ackCallbacks++;
     let settled = 0;
     for (let i = 0; i < acks.length; i += 2) settled += this.#pending[acks[i]].resolveUpTo(acks[i + 1]);
     for (const err of errors) {
@@ -214,7 +216,7 @@ class Engine {
   }
 
   stats() {
-    return this.#native.stats();
+    return { ...this.#native.stats(), ackCallbacks: this.#ackCallbacks };
   }
 
   async close() {

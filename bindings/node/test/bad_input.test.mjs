@@ -92,6 +92,20 @@ test('a full in-flight budget rejects with would_block, or waits', { timeout: 60
   }
 });
 
+test('acknowledgements come back in batches, not one callback per record', { timeout: 60000 }, async (t) => {
+  const dir = scratch();
+  const engine = await openEngine({ runsRoot: `${dir}/runs` });
+  t.after(() => engine.close());
+  const runs = await Promise.all([engine.openRun(meta('t1', 'r1')), engine.openRun(meta('t1', 'r2'))]);
+  const pending = [];
+  for (let i = 0; i < 20000; i++) pending.push(runs[i % 2].appendStdout(`record ${i}\n`));
+  const seqs = await Promise.all(pending);
+  assert.equal(seqs.at(-1), 10000);
+  const { ackCallbacks, records } = engine.stats();
+  assert.equal(records, 20000);
+  assert.ok(ackCallbacks >= 1 && ackCallbacks <= 200, `${ackCallbacks} callbacks for 20,000 records`);
+});
+
 test('after close: appends reject with closed, close is idempotent', { timeout: 60000 }, async (t) => {
   const dir = scratch();
   const engine = await openEngine({ runsRoot: `${dir}/runs` });
