@@ -643,17 +643,24 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
 void deliver_acks(Napi::Env env, Napi::Function callback, std::nullptr_t*, AckBatch* batch) {
   std::unique_ptr<AckBatch> owned(batch);
   if (env == nullptr || callback.IsEmpty()) return;
-  Napi::Float64Array acks = Napi::Float64Array::New(env, owned->acks.size());
-  std::copy(owned->acks.begin(), owned->acks.end(), acks.Data());
-  Napi::Array errors = Napi::Array::New(env, owned->errors.size());
-  for (std::size_t i = 0; i < owned->errors.size(); ++i) {
-    const AckError& e = owned->errors[i];
-    Napi::Error err = make_error(env, e.status, e.path);
-    err.Set("stream", Napi::Number::New(env, e.stream));
-    err.Set("durable", Napi::Number::New(env, static_cast<double>(e.durable)));
-    errors.Set(static_cast<std::uint32_t>(i), err.Value());
+  // Nothing may escape from here (the thread-safe function calls this outside
+  // any JavaScript frame): while the environment is torn down (a worker
+  // thread's process.exit), JavaScript can no longer run and every call fails.
+  try {
+    Napi::Float64Array acks = Napi::Float64Array::New(env, owned->acks.size());
+    std::copy(owned->acks.begin(), owned->acks.end(), acks.Data());
+    Napi::Array errors = Napi::Array::New(env, owned->errors.size());
+    for (std::size_t i = 0; i < owned->errors.size(); ++i) {
+      const AckError& e = owned->errors[i];
+      Napi::Error err = make_error(env, e.status, e.path);
+      err.Set("stream", Napi::Number::New(env, e.stream));
+      err.Set("durable", Napi::Number::New(env, static_cast<double>(e.durable)));
+      errors.Set(static_cast<std::uint32_t>(i), err.Value());
+    }
+    callback.Call({acks, errors});
+  } catch (const Napi::Error&) {
+    // The environment is going away; its promises will never be awaited.
   }
-  callback.Call({acks, errors});
 }
 
 }  // namespace

@@ -108,3 +108,40 @@ const { openEngine } = require(${JSON.stringify(path.join(packageDir, 'index.js'
   assert.equal(out, 'survived\n');
   assert.equal(runlogCli(['verify', `${dir}/runs`]).toString(), '');
 });
+
+test('worker threads that exit or are terminated with the engine open do not crash the process', { timeout: 60000 }, async (t) => {
+  const dir = scratch();
+  // Each worker appends, is told one seq is acknowledged, leaves 1,000 appends
+  // pending and then leaves by process.exit (odd thread ids), by the end of
+  // its script (even ones), or by terminate() from here (the last).
+  const script = `
+const { openEngine } = require(${JSON.stringify(path.join(packageDir, 'index.js'))});
+const { parentPort, threadId, workerData } = require('node:worker_threads');
+(async () => {
+  const engine = await openEngine({ runsRoot: workerData });
+  const run = await engine.openRun({ taskId: 'w', runId: 'r' + threadId });
+  const seq = await run.appendStdout('from worker ' + threadId + '\\n');
+  for (let i = 0; i < 1000; i++) run.appendStdout('pending ' + i + '\\n');
+  parentPort.postMessage(seq);
+  if (threadId % 2) process.exit(0);
+})();
+`;
+  const { Worker } = await import('node:worker_threads');
+  for (let i = 0; i < 5; i++) {
+    const w = new Worker(script, { eval: true, workerData: `${dir}/runs` });
+    const acked = new Promise((resolve) => w.on('message', resolve));
+    const exited = new Promise((resolve) => w.on('exit', resolve));
+    assert.equal(await acked, 1);
+    if (i === 4) await w.terminate();
+    await exited;
+  }
+  assert.equal(runlogCli(['verify', `${dir}/runs`]).toString(), '');
+  const engine = await openEngine({ runsRoot: `${dir}/runs` });
+  t.after(() => engine.close());
+  const runs = (await import('node:fs')).readdirSync(`${dir}/runs/w`);
+  assert.equal(runs.length, 5);
+  for (const r of runs) {
+    const entries = await collect(engine.readLog(`${dir}/runs/w/${r}`));
+    assert.equal(entries[0].text, `from worker ${r.slice(1)}\n`, 'the acknowledged record is there');
+  }
+});
