@@ -448,7 +448,33 @@ def keep_notes(path):
     return m.group(1) if m else None
 
 
-def write_report(results_path, machine, out, img_dir, context, r, order):
+def node_section(path):
+    """The Node binding's figures (bench/node/ingest.mjs's JSON line), or [] when it did not run."""
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as f:
+        n = json.load(f)
+    b, w, d = n["node/binding"], n["node/writeSync_fdatasync100"], n["runlog/demo_W1_batch"]
+    lines = ["## Node (bindings/node)\n",
+             "`node bench/node/ingest.mjs` (run by `bench/run_suite.sh` once the package is built with "
+             "`npm install` in `bindings/node`): 4 async producers push 100-byte stdout chunks through the "
+             "`runlog` package, durability `batch`, each on its own run with up to 4,096 appends in flight; "
+             "against Node's own writer (the contract's entry, `JSON.stringify`, `fs.writeSync`, `fdatasync` "
+             "every 100 records of a file, 4 files) and `runlog demo --workload W1 --durability batch`, in the "
+             "same run. Every output is read back and checked before a figure is printed.\n",
+             "| benchmark | records | records/s | fsyncs |", "| --- | --- | --- | --- |",
+             f"| `node/binding` | {fmt_num(b['records'])} | {fmt_num(b['recordsPerSec'])} | {b['fsyncs']} |",
+             f"| `node/writeSync_fdatasync100` | {fmt_num(w['records'])} | {fmt_num(w['recordsPerSec'])} | {w['fsyncs']} |",
+             f"| `runlog/demo_W1_batch` | {fmt_num(d['records'])} | {fmt_num(d['recordsPerSec'])} | — |", "",
+             "| figure | target | ratio | met? |", "| --- | --- | --- | --- |"]
+    for figure, target, ratio, limit in (("binding ÷ Node's writer", "≥ 10 ×", n["bindingOverNodeWriter"], 10),
+                                         ("binding ÷ `runlog demo` W1 `batch`", "≥ 0.5 ×", n["bindingOverDemo"], 0.5)):
+        lines.append(f"| {figure} | {target} | {ratio:.2f} | {'**met**' if ratio >= limit else '**missed**'} |")
+    lines.append("")
+    return lines
+
+
+def write_report(results_path, machine, out, img_dir, context, r, order, node_json=None):
     rows = targets(r)
     lines = []
     lines.append("# runlog benchmarks\n")
@@ -560,6 +586,7 @@ def write_report(results_path, machine, out, img_dir, context, r, order):
         lines.append("Every reading benchmark of `bench/replay_bench.cpp`:\n")
         lines += generic_table(r, other)
     lines.append("")
+    lines += node_section(node_json)
     rest = [n for n in order if n not in set(ingest_names()) and not n.startswith(("BM_Replay", "BM_Encode"))]
     if rest:
         lines.append("## Other benchmarks\n")
@@ -588,6 +615,7 @@ def main():
     ap.add_argument("--machine", default=None)
     ap.add_argument("--out", default="docs/benchmarks.md")
     ap.add_argument("--img", default="docs/img")
+    ap.add_argument("--node", default=None, help="bench/node/ingest.mjs's JSON line (the Node section)")
     a = ap.parse_args()
     context, runs, errors, order = load(a.results)
     for name, msg in errors:
@@ -612,7 +640,7 @@ def main():
     if a.machine:
         with open(a.machine) as f:
             machine = json.load(f)
-    write_report(a.results, machine, a.out, a.img, context, r, order)
+    write_report(a.results, machine, a.out, a.img, context, r, order, a.node)
     return 0
 
 
