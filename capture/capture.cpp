@@ -399,9 +399,12 @@ Result<CaptureResult> capture(const CaptureOptions& options, const ChunkSink& si
     }
     for (std::size_t k = closed.size(); k-- > 0;) open.erase(open.begin() + static_cast<std::ptrdiff_t>(closed[k]));
   }
+  // Reap before closing: closing a pty's master hangs up its terminal, which
+  // sends SIGHUP to the child if it has not finished exiting yet (a child that
+  // exited 0 was then reported killed by SIGHUP, about 1 time in 8).
+  reap();
   out_r.reset();
   err_r.reset();
-  reap();
   if (!first_error.ok()) return first_error;
   return result;
 }

@@ -60,7 +60,7 @@ const WorkloadShape kShapes[] = {
 TEST(CrashTest, RandomPowerLossAcrossManyRunsAndProducers) {
   const bool replay = std::getenv("RUNLOG_CRASH_SEED") != nullptr;
   const std::uint64_t base = SeedFromEnv(20261204);
-  std::uint64_t cases = SizeFromEnv("RUNLOG_CRASH_CASES", UnderSanitizer() ? 1000 : 10000, 1000000);
+  std::uint64_t cases = SizeFromEnv("RUNLOG_CRASH_CASES", UnderSanitizer() ? 500 : 10000, 1000000);
   if (replay) cases = 1;
   std::uint64_t ops[std::size(kShapes)];
   for (std::size_t s = 0; s < std::size(kShapes); ++s) ops[s] = OpsOf(kShapes[s], 1);

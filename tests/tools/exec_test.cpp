@@ -460,6 +460,25 @@ TEST(CaptureTest, PtyChildReadingStdinGetsEndOfFile) {
   EXPECT_EQ(out, "done\r\n");
 }
 
+// A pty child that exits at once is reported as it exited, not as killed by
+// the SIGHUP that closing the terminal's master too early would send it.
+TEST(CaptureTest, AQuickPtyChildIsNotHungUp) {
+  for (int round = 0; round < 40; ++round) {
+    std::string out;
+    CaptureOptions co;
+    co.child.argv = {"/bin/echo", "hi"};
+    co.child.pty = true;
+    auto r = capture(co, [&](Channel, std::string_view b) {
+      out += b;
+      return Status::OK();
+    });
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_EQ(r->signal, 0) << "round " << round << ": killed by " << signal_name(r->signal);
+    ASSERT_EQ(r->exit_code, 0) << "round " << round;
+    EXPECT_EQ(out, "hi\r\n");
+  }
+}
+
 TEST(CaptureTest, CwdAndEnvironmentReachTheChild) {
   std::string out;
   CaptureOptions co;
