@@ -190,10 +190,18 @@ def targets(r):
                          "≤ 1.2 × the child alone (stdout to /dev/null)",
                          f"{v * alone:.2f} s" if v and alone else "—", f"the child alone {alone or 0:.2f} s", v,
                          v is not None and v <= 1.2))
+    if EXEC_SEQ in r.runs:
+        v = r.med(EXEC_SEQ, "seq_ratio")
+        pipe = r.med(EXEC_SEQ, "pipe_s")
+        rows.append((f"`runlog exec --quiet -- seq 1 {r.med(EXEC_SEQ, 'lines') or 0:.0f}`",
+                     "≤ 1.1 × `seq 1 N | cat >/dev/null`",
+                     f"{v * pipe:.2f} s" if v and pipe else "—", f"seq | cat {pipe or 0:.2f} s", v,
+                     v is not None and v <= 1.1))
     return rows
 
 
 EXEC = "exec/passthrough"
+EXEC_SEQ = "exec/seq_quiet"
 
 
 REPLAY = "BM_ReplayFigures"

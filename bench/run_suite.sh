@@ -41,7 +41,7 @@ command -v node >/dev/null 2>&1 || extra+=(nodejs)
 bash .ci/deps "${extra[@]}"
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUNLOG_WERROR=ON >/dev/null
-cmake --build "$build" --target runlog_bench runlog_cli
+cmake --build "$build" -j"${RUNLOG_JOBS:-2}" --target runlog_bench runlog_cli
 
 export RUNLOG_BENCH_DIR=${RUNLOG_BENCH_DIR:-$PWD/$build/bench-tmp}
 mkdir -p "$RUNLOG_BENCH_DIR"
@@ -57,6 +57,7 @@ else
   export RUNLOG_BENCH_FSYNC_RECORDS=${RUNLOG_BENCH_FSYNC_RECORDS:-5000}
   export RUNLOG_BENCH_SYNC_SAMPLES=${RUNLOG_BENCH_SYNC_SAMPLES:-2000}
   export RUNLOG_BENCH_EXEC_MB=${RUNLOG_BENCH_EXEC_MB:-500}
+  export RUNLOG_BENCH_EXEC_SEQ=${RUNLOG_BENCH_EXEC_SEQ:-20000000}
   # Reading: a 1 GB run (TARGETS.md), 3 interleaved rounds per figure.
   export RUNLOG_BENCH_REPLAY_MB=${RUNLOG_BENCH_REPLAY_MB:-1024} RUNLOG_BENCH_REPS=${RUNLOG_BENCH_REPS:-3}
   out=$build/bench-full.json

@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "io/fs.h"
+#include "fs.h"  // installed beside it, as <runlog/io/fs.h>
 #include "runlog/status.h"
 
 namespace runlog::io {

@@ -76,7 +76,7 @@
 #include <string_view>
 #include <vector>
 
-#include "io/fs.h"
+#include "fs.h"  // installed beside it, as <runlog/io/fs.h>
 #include "runlog/status.h"
 #include "runlog/types.h"
 

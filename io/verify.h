@@ -46,7 +46,7 @@
 #include <string>
 #include <vector>
 
-#include "io/fs.h"
+#include "fs.h"  // installed beside it, as <runlog/io/fs.h>
 #include "runlog/status.h"
 
 namespace runlog::io {

@@ -1,5 +1,5 @@
 // tools/cmd_exec.cpp — `runlog exec`: run one worker process and record
-// everything it says into a run (tools/capture.h does the work).
+// everything it says into a run (runlog/capture.h does the work).
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include "core/utf8.h"
 #include "io/fs.h"
 #include "io/run_dir.h"
-#include "tools/capture.h"
+#include "runlog/capture.h"
 #include "tools/command.h"
 
 namespace runlog::tools {

@@ -1,6 +1,6 @@
 // tools/cmd_run.cpp — `runlog run`: the embedded multi-worker runner. Runs the
 // jobs of a JSON-lines file, up to N at once, all under one engine, each
-// captured into its own run (tools/capture.h), and reports one line per run.
+// captured into its own run (runlog/capture.h), and reports one line per run.
 #include <fmt/format.h>
 #include <signal.h>
 #include <simdjson.h>
@@ -21,7 +21,7 @@
 
 #include "core/ids.h"
 #include "core/utf8.h"
-#include "tools/capture.h"
+#include "runlog/capture.h"
 #include "tools/command.h"
 
 namespace runlog::tools {

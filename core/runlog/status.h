@@ -11,6 +11,11 @@
 // threads freely.
 #pragma once
 
+// Every public header includes this one: say plainly what they need.
+#if __cplusplus < 202002L
+#error "runlog's headers need C++20 or later: compile with -std=c++20"
+#endif
+
 #include <cstdint>
 #include <memory>
 #include <optional>

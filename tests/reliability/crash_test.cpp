@@ -62,7 +62,7 @@ constexpr std::size_t kSyncfsFiles[] = {1, 0, 4};
 TEST(CrashTest, RandomPowerLossAcrossManyRunsAndProducers) {
   const bool replay = std::getenv("RUNLOG_CRASH_SEED") != nullptr;
   const std::uint64_t base = SeedFromEnv(20261204);
-  std::uint64_t cases = SizeFromEnv("RUNLOG_CRASH_CASES", UnderSanitizer() ? 1000 : 10000, 1000000);
+  std::uint64_t cases = SizeFromEnv("RUNLOG_CRASH_CASES", UnderSanitizer() ? 500 : 10000, 1000000);
   if (replay) cases = 1;
   std::uint64_t ops[std::size(kShapes)][std::size(kSyncfsFiles)];
   for (std::size_t s = 0; s < std::size(kShapes); ++s)

@@ -85,7 +85,7 @@ TEST(IoErrorTest, EveryFaultAtEveryCallIndexOfAScriptedWorkload) {
 TEST(IoErrorTest, RandomFaultsInRandomMultiProducerWorkloads) {
   const bool replay = std::getenv("RUNLOG_CRASH_SEED") != nullptr;
   const std::uint64_t base = SeedFromEnv(77001);
-  std::uint64_t cases = SizeFromEnv("RUNLOG_IO_ERROR_CASES", UnderSanitizer() ? 200 : 2000, 200000);
+  std::uint64_t cases = SizeFromEnv("RUNLOG_IO_ERROR_CASES", UnderSanitizer() ? 100 : 2000, 200000);
   if (replay) cases = 1;
   const WorkloadShape shape{8, 3, 30, 4, Durability::batch};
   std::uint64_t ops = 0;
