@@ -339,6 +339,10 @@ struct ChannelScanner::Impl {
   // rare in runlog's own files (only damage makes them), so the line is read
   // again whole rather than kept.
   Status check_foreign(Line* ln) {
+    // Memory stays bounded: a longer "line" (garbage without a newline for
+    // that long) is damage, whoever wrote it.
+    constexpr std::uint64_t kMaxForeignLine = std::uint64_t{64} << 20;
+    if (ln->length > kMaxForeignLine) return Status::OK();
     if (!parser) parser = std::make_unique<simdjson::dom::parser>();
     if (ln->offset >= buf_base) {
       const char* p = buf.data() + (ln->offset - buf_base);
