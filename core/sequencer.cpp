@@ -12,6 +12,7 @@
 #include "core/chunk_codec.h"
 #include "core/engine_internal.h"
 #include "core/ids.h"
+#include "core/lifecycle.h"
 #include "core/line_encoder.h"
 #include "core/sequencer.h"
 #include "core/timefmt.h"
@@ -245,39 +246,12 @@ void Sequencer::process_chunk(Item& it) {
 void Sequencer::apply_event_to_state(StreamState& s, EventType type, std::int64_t exit_code,
                                      std::int64_t created_ms, std::uint64_t seq) {
   std::lock_guard<std::mutex> lock(s.state_mu);
-  RunStateSnapshot& st = s.state;
-  bool changed = false;
   char iso[kIsoLength];  // assigned into the strings' existing capacity: no allocation per event
   format_iso_ms(created_ms, iso);
-  const std::string_view at(iso, kIsoLength);
-  auto set_status = [&](RunStatus v) {
-    if (st.status != v) {
-      st.status = v;
-      changed = true;
-    }
-    if (is_final(v)) {
-      if (!st.finishedAt) st.finishedAt.emplace();
-      st.finishedAt->assign(at);
-    }
-  };
-  switch (type) {
-    case EventType::worker_started: set_status(RunStatus::running); break;
-    case EventType::step_completed: set_status(RunStatus::completed); break;
-    case EventType::step_failed: set_status(RunStatus::failed); break;
-    case EventType::step_blocked: set_status(RunStatus::blocked); break;
-    case EventType::worker_exited:
-      if (exit_code != kNoExitCode) {
-        st.exitCode = exit_code;
-        changed = true;
-      }
-      break;
-    case EventType::checkpoint_slot_reserved:
-      ++st.checkpointSeq;
-      changed = true;
-      break;
-    default: break;
-  }
-  st.updatedAt.assign(at);
+  const bool changed =
+      apply_lifecycle_event(&s.state, type,
+                            exit_code != kNoExitCode ? std::optional<std::int64_t>(exit_code) : std::nullopt,
+                            std::string_view(iso, kIsoLength));
   if (changed) {
     ++s.own.state_gen;
     s.own.state_needed_seq = seq;

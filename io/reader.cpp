@@ -132,43 +132,15 @@ bool parse_seq_digits(const char* p, std::size_t avail, std::uint64_t* seq, int*
 }
 
 struct ByteTables {
-  std::uint8_t hex[256];  // lowercase hex digit value, 0xFF otherwise
-  bool b64[256];          // the base64 alphabet and '='
-  constexpr ByteTables() : hex(), b64() {
-    for (int i = 0; i < 256; ++i) {
-      hex[i] = 0xFF;
-      b64[i] = false;
-    }
-    for (int i = 0; i < 10; ++i) hex['0' + i] = static_cast<std::uint8_t>(i);
-    for (int i = 0; i < 6; ++i) hex['a' + i] = static_cast<std::uint8_t>(10 + i);
+  bool b64[256];  // the base64 alphabet and '='
+  constexpr ByteTables() : b64() {
+    for (int i = 0; i < 256; ++i) b64[i] = false;
     for (int i = 0; i < 26; ++i) b64['A' + i] = b64['a' + i] = true;
     for (int i = 0; i < 10; ++i) b64['0' + i] = true;
     for (unsigned char c : {'+', '/', '='}) b64[c] = true;
   }
 };
 constexpr ByteTables kTables;
-
-// 8 lowercase hex digits, without branches per digit (CRCs are random).
-inline bool parse_hex8(const char* in, std::uint32_t* out) {
-  std::uint32_t v = 0;
-  std::uint8_t bad = 0;
-  for (int i = 0; i < 8; ++i) {
-    const std::uint8_t d = kTables.hex[static_cast<unsigned char>(in[i])];
-    bad |= d;
-    v = v << 4 | (d & 0xF);
-  }
-  if (bad & 0xF0) return false;
-  *out = v;
-  return true;
-}
-
-inline void format_hex8(std::uint32_t v, char* out) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  for (int i = 7; i >= 0; --i) {
-    out[i] = kDigits[v & 15];
-    v >>= 4;
-  }
-}
 
 // CRC32C of three buffers at once: three independent chains keep the crc32
 // unit busy (one chain waits 3 cycles per 8 bytes).
@@ -294,15 +266,15 @@ Bad decode_line(Doc& doc, const char* p, std::size_t n, int fixed, bool check_cr
       *crc_deferred = true;
     } else if (check_crc) {
       char hex[8];
-      format_hex8(crc32c(p, n - kCrcTail), hex);
+      crc32c_hex(crc32c(p, n - kCrcTail), hex);
       if (std::memcmp(hex, p + n - 10, 8) != 0) {
         std::uint32_t stored = 0;
-        if (!parse_hex8(p + n - 10, &stored)) return {"is not 8 lowercase hex digits", F(Field::crc)};
+        if (!parse_crc32c_hex(p + n - 10, &stored)) return {"is not 8 lowercase hex digits", F(Field::crc)};
         return {kBadCrc};
       }
     } else {
       std::uint32_t stored = 0;
-      if (!parse_hex8(p + n - 10, &stored)) return {"is not 8 lowercase hex digits", F(Field::crc)};
+      if (!parse_crc32c_hex(p + n - 10, &stored)) return {"is not 8 lowercase hex digits", F(Field::crc)};
     }
     own = true;
   }
@@ -859,7 +831,7 @@ struct LogReader::Impl {
         crc32c_x3(p, n, crc);
         for (int k = 0; k < 3 && bad == pending.size(); ++k) {
           char hex[8];
-          format_hex8(crc[k], hex);
+          crc32c_hex(crc[k], hex);
           if (std::memcmp(hex, p[k] + n[k] + 8, 8) != 0) bad = i + k;
         }
       }
@@ -869,7 +841,7 @@ struct LogReader::Impl {
       const char* p = b + pending[i].off;
       const std::size_t n = pending[i].len - kCrcTail;
       char hex[8];
-      format_hex8(crc32c(p, n), hex);
+      crc32c_hex(crc32c(p, n), hex);
       if (std::memcmp(hex, p + n + 8, 8) != 0) bad = i;
     }
     if (bad == pending.size()) return Status::OK();
@@ -936,7 +908,7 @@ struct LogReader::Impl {
               c.recs.pop_back();
               if (deferred) {  // damage in an own line: its crc says it best
                 char hex[8];
-                format_hex8(crc32c(b + p, n - kCrcTail), hex);
+                crc32c_hex(crc32c(b + p, n - kCrcTail), hex);
                 if (std::memcmp(hex, b + p + n - 10, 8) != 0) bad = Bad{kBadCrc};
               }
               next = p;

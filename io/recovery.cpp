@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/crc32c.h"
+#include "core/lifecycle.h"
 #include "io/run_dir.h"
 
 namespace runlog::io {
@@ -338,6 +339,10 @@ struct ChannelScanner::Impl {
   // rare in runlog's own files (only damage makes them), so the line is read
   // again whole rather than kept.
   Status check_foreign(Line* ln) {
+    // Memory stays bounded: a longer "line" (garbage without a newline for
+    // that long) is damage, whoever wrote it.
+    constexpr std::uint64_t kMaxForeignLine = std::uint64_t{64} << 20;
+    if (ln->length > kMaxForeignLine) return Status::OK();
     if (!parser) parser = std::make_unique<simdjson::dom::parser>();
     if (ln->offset >= buf_base) {
       const char* p = buf.data() + (ln->offset - buf_base);
@@ -662,33 +667,13 @@ Status LifecycleReplay::apply(std::string_view line, RunStateSnapshot* state) {
 
   RunStateSnapshot& s = *state;
   if (std::optional<EventType> type = parse_event_type(type_name)) {
-    switch (*type) {
-      case EventType::worker_started:
-        s.status = RunStatus::running;
-        break;
-      case EventType::step_completed:
-      case EventType::step_failed:
-      case EventType::step_blocked:
-        s.status = *type == EventType::step_completed ? RunStatus::completed
-                   : *type == EventType::step_failed  ? RunStatus::failed
-                                                      : RunStatus::blocked;
-        s.finishedAt = std::string(created_at);
-        break;
-      case EventType::worker_exited: {
-        std::int64_t code = 0;
-        if (!doc["data"]["exitCode"].get_int64().get(code)) s.exitCode = code;
-        break;
-      }
-      case EventType::checkpoint_slot_reserved:
-        ++s.checkpointSeq;
-        break;
-      case EventType::run_prepared:
-      case EventType::worker_execution_deferred:
-      case EventType::step_prepared:
-        break;
-    }
+    std::optional<std::int64_t> exit_code;
+    std::int64_t code = 0;
+    if (*type == EventType::worker_exited && !doc["data"]["exitCode"].get_int64().get(code)) exit_code = code;
+    apply_lifecycle_event(&s, *type, exit_code, created_at);
+  } else {
+    s.updatedAt = std::string(created_at);  // unknown event types change only updatedAt and lastEventSeq
   }
-  s.updatedAt = std::string(created_at);
   s.lastEventSeq = seq;
   return Status::OK();
 }

@@ -1,11 +1,14 @@
-// io/recovery.h — the recovery scanner: which bytes of a stream's files are
-// whole records, where the gap-free prefix 1..N ends, and what to cut.
+// io/recovery.h — the one rule for what a record line is, the recovery
+// scanner, and the one verdict (SPEC "Recovery") that every entry point
+// gives: which bytes of a stream's files are whole records, where the
+// gap-free prefix 1..N ends, whether that reaches the floor W, and what to cut.
 //
-// A valid line (docs/format.md) is
+// A valid line (docs/format.md, "The record rule") is runlog's own
 //   {"seq":<N>,<anything>,"crc":"<8 lowercase hex>"}\n
 // where N is 1..2^64-1 in decimal without leading zeros and the CRC32C covers
-// every byte before `,"crc":"`. The scanner checks exactly that and nothing
-// more: no JSON parse (the CRC covers the content).
+// every byte before `,"crc":"` (no JSON parse: the CRC covers the content),
+// or a line of another implementation of the contract (is_foreign_record(),
+// parsed as JSON only when the line is not runlog's own).
 //
 // Per file: lines are read from offset 0. The first line that is not valid
 // (or final bytes without '\n') starts the damaged region. If any later
@@ -70,7 +73,8 @@ bool has_own_suffix_shape(std::string_view line) noexcept;
 /// The rule for a line written by another implementation of the contract
 /// (SPEC "Logs written by other implementations"): without runlog's crc
 /// suffix shape, one JSON object (any key order, any whitespace, "\r\n"
-/// allowed) with a whole-number "seq" >= 1 and no "crc" key. `line` is given
+/// allowed) with a whole-number "seq" >= 1 and no "crc" key (the scanner
+/// takes no foreign line longer than 64 MiB, to bound its memory). `line` is given
 /// with or without its '\n'. *seq is set when true.
 bool is_foreign_record(std::string_view line, simdjson::dom::parser& parser, std::uint64_t* seq);
 
