@@ -13,7 +13,8 @@ namespace {
 constexpr const char* kDemoHelp = R"(runlog demo — run a workload in-process on the engine and print its figures
 
 Usage: runlog demo [--runs-root DIR] [--workload W1|W2|W3|W4] [--durability none|batch]
-                   [--records N | --seconds S] [--budget-mib N] [--quiet]
+                   [--records N | --seconds S] [--budget-mib N] [--rate R]
+                   [--syncfs-files N] [--quiet]
 
   --runs-root DIR        where run folders go (default ./runs); one folder per active
                          run: <DIR>/demo-<W>-<durability>-<ms>/run-<i>/
@@ -27,6 +28,11 @@ Usage: runlog demo [--runs-root DIR] [--workload W1|W2|W3|W4] [--durability none
                          200,000 for W2)
   --seconds S            push for S seconds, then drain (default for W4: 10)
   --budget-mib N         in-flight budget in MiB (default 64)
+  --rate R               offer R records/s in all, on a fixed schedule (default: as
+                         fast as the engine takes them); ackP99Us is then the latency
+                         at that load
+  --syncfs-files N       a group commit of at least N files is one syncfs (default 128;
+                         0: one fdatasync per file)
   --quiet                no progress bar
 
 Prints one JSON line on stdout:
@@ -52,6 +58,8 @@ int cmd_demo(Args& args) {
   auto records = args.number("--records");
   auto seconds = args.real("--seconds");
   auto budget = args.number("--budget-mib");
+  auto rate = args.real("--rate");
+  auto syncfs_files = args.number("--syncfs-files");
   bool quiet = args.flag("--quiet");
   if (!args.ok()) return usage_error("demo", args.error());
   if (auto extra = args.rest(); !extra.empty()) return usage_error("demo", fmt::format("unexpected argument '{}'", extra[0]));
@@ -59,6 +67,11 @@ int cmd_demo(Args& args) {
   if (records) o.records = *records;
   if (seconds) o.seconds = *seconds;
   if (budget) o.engine.inFlightBudget = static_cast<std::size_t>(*budget) << 20;
+  if (rate) {
+    if (*rate <= 0) return usage_error("demo", "--rate must be above 0");
+    o.rate = *rate;
+  }
+  if (syncfs_files) o.engine.syncfsFiles = static_cast<std::size_t>(*syncfs_files);
 
   const bool tty = !quiet && isatty(STDERR_FILENO);
   const std::uint64_t goal = o.records ? o.records : (o.seconds > 0 ? 0 : o.spec.default_records);
