@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "tools/command.h"
 #include "tools/workload.h"
@@ -17,6 +18,8 @@ struct DemoArgs {
   std::uint64_t records = 0;
   double seconds = 0;
   std::uint64_t budget_mib = 64;
+  double rate = 0;  ///< 0: as fast as the engine takes them
+  std::optional<std::uint64_t> syncfs_files;
   bool quiet = false;
 };
 
@@ -28,6 +31,8 @@ int run_demo(const DemoArgs& args) {
   o.records = args.records;
   o.seconds = args.seconds;
   o.engine.inFlightBudget = static_cast<std::size_t>(args.budget_mib) << 20;
+  o.rate = args.rate;
+  if (args.syncfs_files) o.engine.syncfsFiles = static_cast<std::size_t>(*args.syncfs_files);
   const bool quiet = args.quiet;
 
   const bool tty = !quiet && isatty(STDERR_FILENO);
@@ -84,6 +89,17 @@ Runner setup_demo(CLI::App& app) {
       ->type_name("N")
       ->check(whole_number(1))
       ->capture_default_str();
+  app.add_option("--rate", o->rate,
+                 "offer R records/s in all, on a fixed schedule (default: as\n"
+                 "fast as the engine takes them); ackP99Us is then the latency\n"
+                 "at that load")
+      ->type_name("R")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--syncfs-files", o->syncfs_files,
+                 "a group commit of at least N files is one syncfs (default 128;\n"
+                 "0: one fdatasync per file)")
+      ->type_name("N")
+      ->check(whole_number());
   app.add_flag("--quiet", o->quiet, "no progress bar");
   app.footer(R"(Prints one JSON line on stdout:
   {"workload","durability","records","bytes","seconds","recordsPerSec","mbPerSec",

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runlog/engine.h"
@@ -150,6 +151,38 @@ TEST_F(EngineFaultTest, FailedSyncfsFailStopsEveryStreamOfTheWave) {
   EXPECT_TRUE(idle.health().ok());
   EXPECT_EQ(PushStdoutAndWait(p, idle, "fine\n"), 1u);
   EXPECT_TRUE(idle.close().ok());
+}
+
+// Linux reports a syncfs error once per file system and marks the failed
+// pages clean, whichever file they belonged to: bytes written while the failed
+// syncfs ran (the next wave's) may be lost too, and the next syncfs would not
+// say so. So a failed syncfs fail-stops those streams as well.
+TEST_F(EngineFaultTest, AFailedSyncfsAlsoFailStopsStreamsWrittenWhileItRan) {
+  Options o = FaultOptions(Durability::batch, 1);
+  o.maxBatchDelay = std::chrono::microseconds(500);
+  auto engine = OpenEngine(o);
+  ASSERT_NE(engine, nullptr);
+  runlog::Run a = OpenRun(*engine, "task", "a");
+  runlog::Run b = OpenRun(*engine, "task", "b");
+  Producer p(*engine);
+  EXPECT_EQ(PushStdoutAndWait(p, a, "kept\n"), 1u);
+  fs_->HoldSyncfs();
+  fs_->Fail(FaultFs::Op::syncfs, "", EIO);
+  Ticket ta = p.push_stdout(a, "covered by the failing syncfs\n").value();
+  const auto deadline = Clock::now() + 10s;
+  while (fs_->held() == 0 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(fs_->held(), 1) << "the wave's syncfs never started";
+  Ticket tb = p.push_stdout(b, "written while it ran\n").value();
+  while (b.appended_seq() < 1 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(b.appended_seq(), 1u) << "b's batch was not written during the syncfs";
+  fs_->Clear();  // the next syncfs succeeds: only the rule above can fail b
+  fs_->ReleaseSyncfs();
+  EXPECT_FALSE(ta.wait().ok());
+  auto seq = tb.wait();
+  ASSERT_FALSE(seq.ok()) << "acknowledged bytes written while a syncfs failed: seq " << seq.value();
+  EXPECT_EQ(seq.status().sys_errno(), EIO) << seq.status().to_string();
+  EXPECT_NE(seq.status().message().find("b/stdout.jsonl"), std::string::npos) << seq.status().to_string();
+  EXPECT_EQ(b.durable_seq(), 0u);
 }
 
 TEST_F(EngineFaultTest, FailedWriteFailsTheRecordAndOtherRunsGoOn) {

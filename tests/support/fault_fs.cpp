@@ -45,8 +45,9 @@ class FaultDir final : public io::Dir {
   }
   Status sync() override { return real_->sync(); }
   Status sync_filesystem() override {
-    if (int e = fs_->FaultFor(FaultFs::Op::syncfs, real_->path()); e != 0)
-      return Status::FromErrno(e, "syncfs " + real_->path());
+    const int e = fs_->FaultFor(FaultFs::Op::syncfs, real_->path());  // decided when called
+    fs_->WaitIfHeld();
+    if (e != 0) return Status::FromErrno(e, "syncfs " + real_->path());
     return real_->sync_filesystem();
   }
   Status rename(std::string_view from, std::string_view to) override { return real_->rename(from, to); }
