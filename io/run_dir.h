@@ -100,6 +100,15 @@ Status write_durable_seq(File& durable_seq, std::uint64_t seq);
 /// Parses durable.seq content; nullopt when malformed.
 std::optional<std::uint64_t> parse_durable_seq(std::string_view content);
 
+/// A run left behind: no writer holds the lock on its durable.seq (`live` is
+/// false), yet its state.json still says prepared or running, so no writer
+/// will ever finish it (its runner was killed, or stopped before the end).
+/// `runlog ls` and `summary` show it as "running (abandoned)"; verify warns.
+/// Any thread.
+inline bool is_abandoned(bool live, RunStatus status) noexcept {
+  return !live && (status == RunStatus::prepared || status == RunStatus::running);
+}
+
 /// Makes checkpoints/<n>/ (dir_mode) and fsyncs checkpoints/. Existing is fine.
 Status create_checkpoint_dir(Dir& run_dir, std::uint64_t n, const LayoutOptions& opts);
 

@@ -1043,6 +1043,7 @@ struct StreamCheck {
 struct JobResult {
   std::vector<VerifyProblem> problems;
   std::vector<std::string> repairs;
+  std::vector<std::string> warnings;
   std::uint64_t records = 0, bytes = 0;
   bool live = false, unclosed = false;
 };
@@ -1799,6 +1800,9 @@ void Verifier::finalize(StreamCheck& s, JobResult* out, bool allow_repair) {
   out->bytes = s.bytes;
   out->live = s.live;
   out->unclosed = s.unclosed;
+  if (s.job->type == StreamType::run && s.state && is_abandoned(s.live, s.state->status))
+    out->warnings.push_back(s.job->path + ": running (abandoned): no writer holds it, yet state.json says " +
+                            std::string(status_name(s.state->status)));
   if (!allow_repair || !opts_.repair || f.problems.empty()) return;
   if (s.live) {
     out->repairs.push_back(s.job->path + ": not repaired: a writer has it open");
@@ -2059,6 +2063,7 @@ Result<VerifyReport> Verifier::run() {
     JobResult& r = results_[j];
     for (VerifyProblem& p : r.problems) report.problems.push_back(std::move(p));
     for (std::string& s : r.repairs) report.repairs.push_back(std::move(s));
+    for (std::string& s : r.warnings) report.warnings.push_back(std::move(s));
     report.records += r.records;
     report.bytes += r.bytes;
     if (r.live) ++report.live;
@@ -2069,6 +2074,7 @@ Result<VerifyReport> Verifier::run() {
       case StreamType::file: ++report.files; break;
     }
   }
+  std::sort(report.warnings.begin(), report.warnings.end());
   std::sort(report.problems.begin(), report.problems.end(), [](const VerifyProblem& a, const VerifyProblem& b) {
     if (a.file != b.file) return a.file < b.file;
     if (a.offset != b.offset) return a.offset < b.offset;

@@ -14,6 +14,7 @@
 #include "io/run_dir.h"
 #include "runlog/capture.h"
 #include "tools/command.h"
+#include "tools/run_start.h"
 
 namespace runlog::tools {
 namespace {
@@ -35,7 +36,7 @@ keeps recording what it prints on its way out. A second SIGINT sends SIGKILL.
 Exit status: the child's exit code, or 128 + the signal that ended it; 127 when
 the command is not found (126 when it cannot be run), with the run failed;
 1 when the run cannot be opened or recorded; 2 bad usage (an unknown option, a
-bad value; nothing done).)HELP";
+bad value, a run that already holds records; nothing done).)HELP";
 
 struct ExecArgs {
   Options opts;
@@ -61,6 +62,14 @@ int run_exec(ExecArgs& args) {
   }
   meta.command = shell_join(command);
   if (meta.stepName.empty()) meta.stepName = command[0];
+
+  // A run that holds records is refused before anything is opened, so that
+  // nothing in it changes (not even state.json's updatedAt).
+  if (auto existing = existing_run_status(opts.runsRoot, meta.taskId, meta.runId)) {
+    fmt::print(stderr, "runlog exec: run {}/{} already holds records (status {}); give a new --run id\n", meta.taskId,
+               meta.runId, *existing);
+    return kExitUsage;
+  }
 
   ::signal(SIGPIPE, SIG_IGN);  // a closed stdout stops the copy, not the recording
   SignalForwarder forwarder;   // before the engine's threads: they inherit the blocked mask
@@ -99,7 +108,7 @@ int run_exec(ExecArgs& args) {
   if (run.summary().totalEntries != 0) {
     fmt::print(stderr, "runlog exec: run {}/{} already holds {} records; give a new --run id\n", meta.taskId,
                meta.runId, run.summary().totalEntries);
-    return 1;
+    return kExitUsage;
   }
 
   Producer producer(*engine);
@@ -125,6 +134,7 @@ int run_exec(ExecArgs& args) {
       if (!r->error.empty()) fmt::print(stderr, "runlog exec: {}\n", r->error);
     } else {
       st = r.status();
+      fail_unstarted(run, producer, st);
     }
   }
   Status closed = run.close();

@@ -24,8 +24,10 @@ namespace {
 constexpr const char* kLsFooter = R"HELP(One line per run, sorted by task then run:
   task, run     the folder names
   status        from state.json (prepared, running, completed, failed, blocked);
-                "(live)" when a writer has the run open; "?" when state.json is
-                missing or unreadable (`runlog verify` says why)
+                "(live)" when a writer has the run open; "running (abandoned)"
+                when none has, yet state.json says prepared or running (its
+                runner is gone); "?" when state.json is missing or unreadable
+                (`runlog verify` says why)
   entries       records: up to durable.seq for a live run, else the last seq in
                 the channel files
   bytes         the size of worker.jsonl + stdout.jsonl + stderr.jsonl
@@ -35,7 +37,8 @@ constexpr const char* kLsFooter = R"HELP(One line per run, sorted by task then r
 Nothing is scanned: each run costs a few small reads, whatever its size.
 
 With --json, one object per run:
-  {"taskId","runId","status","entries","bytes","startedAt","durationSeconds","live"}
+  {"taskId","runId","status","entries","bytes","startedAt","durationSeconds","live",
+   "abandoned"}
 
 Conversations below ROOT get a table of their own (CONVERSATION, ENTRIES, BYTES,
 "live" when a writer has it open); with --json one object per line:
@@ -52,6 +55,7 @@ struct Row {
   std::string task, run;
   std::optional<std::string> status;
   bool live = false;
+  bool abandoned = false;  ///< io::is_abandoned()
   std::uint64_t entries = 0;
   std::uint64_t bytes = 0;
   std::optional<std::string> started;
@@ -114,6 +118,7 @@ Row read_run(io::Dir& run, const std::string& task, const std::string& name) {
   row.entries = row.live ? durable.value_or(0) : last;
   if (state) {
     row.status = std::string(status_name(state->status));
+    row.abandoned = io::is_abandoned(row.live, state->status);
     row.started = state->startedAt;
     std::optional<std::int64_t> from = parse_iso_ms(state->startedAt);
     std::optional<std::int64_t> to;
@@ -184,7 +189,8 @@ std::string json_row(const Row& r) {
   else out += "null";
   out += ",\"durationSeconds\":";
   out += r.duration ? fmt::format("{:.3f}", *r.duration) : std::string("null");
-  out += r.live ? ",\"live\":true}" : ",\"live\":false}";
+  out += r.live ? ",\"live\":true" : ",\"live\":false";
+  out += r.abandoned ? ",\"abandoned\":true}" : ",\"abandoned\":false}";
   return out;
 }
 
@@ -194,6 +200,7 @@ void print_table(const std::vector<Row>& rows) {
   for (const Row& r : rows) {
     std::string status = r.status.value_or("?");
     if (r.live) status += " (live)";
+    if (r.abandoned) status = "running (abandoned)";
     cells.push_back({r.task, r.run, status, std::to_string(r.entries), human_bytes(r.bytes), r.started.value_or("-"),
                      r.duration ? human_duration(*r.duration) : std::string("-")});
   }

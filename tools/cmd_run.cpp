@@ -23,6 +23,7 @@
 #include "core/utf8.h"
 #include "runlog/capture.h"
 #include "tools/command.h"
+#include "tools/run_start.h"
 
 namespace runlog::tools {
 namespace {
@@ -30,18 +31,24 @@ namespace {
 constexpr const char* kRunFooter = R"HELP(FILE holds one job per line (JSON; blank lines are skipped):
   {"taskId":"t","runId":"r1","command":["make","test"],
    "stepId":"s","stepName":"unit tests","cwd":"/src","env":{"CI":"1"}}
-taskId, runId and command are required; each run folder <DIR>/<taskId>/<runId>
-must not hold records yet. Each job is recorded as `runlog exec --quiet` would:
-run_prepared, worker_started, every stdout/stderr chunk, worker_exited,
-step_completed or step_failed. The children's stdin is /dev/null.
+taskId, runId and command are required. A run folder <DIR>/<taskId>/<runId>
+that already holds records is refused before anything starts (exit 2, the runs
+named), unless --skip-existing; one that never got a record is opened again.
+Each job is recorded as `runlog exec --quiet` would: run_prepared,
+worker_started, every stdout/stderr chunk, worker_exited, step_completed or
+step_failed (also when the child could not be started: no pipe, no descriptor).
+The children's stdin is /dev/null.
 
 On a terminal, stderr shows a live view: runs done, running and failed, with
 records/s and MB/s written. At the end stdout holds one JSON line per job, in
 file order:
-  {"taskId","runId","status","exitCode","signal","entries","bytes","seconds","error"}
+  {"taskId","runId","status","exitCode","signal","entries","bytes","seconds","error",
+   "existingStatus"}
 (status is the run's final status, or "skipped" when a signal stopped the runner
-before the job started; exitCode/signal null when not applicable; bytes are the
-child's stdout+stderr bytes; error only when something went wrong), then one line
+before the job started or --skip-existing left it alone, and then existingStatus
+is the status the run already had; exitCode/signal null when not applicable;
+bytes are the child's stdout+stderr bytes; error and existingStatus only when
+they apply), then one line
   {"summary":{"jobs","completed","failed","skipped","entries","bytes","records",
               "encodedBytes","seconds","recordsPerSec","mbPerSec"}}
 
@@ -55,6 +62,7 @@ struct RunArgs {
   std::string jobs;
   std::size_t width = 4;
   std::string durability = "batch";
+  bool skip_existing = false;
 };
 
 struct Job {
@@ -66,6 +74,7 @@ struct Job {
 
 struct Outcome {
   std::string status = "skipped";
+  std::string existing;  ///< skipped because the run already holds records: its status
   std::optional<int> exitCode;
   std::string signal;
   std::uint64_t entries = 0, bytes = 0;
@@ -201,6 +210,7 @@ Outcome run_job(Engine& engine, Producer& producer, const Job& job) {
       o.bytes = r->stdout_bytes + r->stderr_bytes;
     } else {
       st = r.status();
+      fail_unstarted(run, producer, st);
     }
   }
   Status closed = run.close();
@@ -225,6 +235,10 @@ std::string outcome_json(const Job& job, const Outcome& o) {
   if (o.signal.empty()) out += "null";
   else append_json_string(&out, o.signal);
   out += fmt::format(",\"entries\":{},\"bytes\":{},\"seconds\":{:.3f}", o.entries, o.bytes, o.seconds);
+  if (!o.existing.empty()) {
+    out += ",\"existingStatus\":";
+    append_json_string(&out, o.existing);
+  }
   if (!o.error.empty()) {
     out += ",\"error\":";
     append_json_string(&out, o.error);
@@ -246,6 +260,26 @@ int run_jobs(const RunArgs& args) {
   }
   const std::vector<Job> jobs = std::move(parsed).value();
 
+  // Runs that already hold records: refused up front, or skipped.
+  std::vector<Outcome> outcomes(jobs.size());
+  std::vector<std::string> existing;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (auto status = existing_run_status(args.root, jobs[i].taskId, jobs[i].runId)) {
+      outcomes[i].existing = *status;
+      existing.push_back(fmt::format("{}/{} ({})", jobs[i].taskId, jobs[i].runId, *status));
+    }
+  }
+  if (!existing.empty() && !args.skip_existing) {
+    std::string list;
+    for (std::size_t i = 0; i < existing.size() && i < 20; ++i) list += (i ? ", " : "") + existing[i];
+    if (existing.size() > 20) list += fmt::format(", and {} more", existing.size() - 20);
+    fmt::print(stderr,
+               "runlog run: {} of the jobs' runs already hold records: {}\n"
+               "runlog run: nothing started; give them new runIds, or pass --skip-existing to run only the others\n",
+               existing.size(), list);
+    return kExitUsage;
+  }
+
   ::signal(SIGPIPE, SIG_IGN);
   SignalForwarder forwarder;  // before any other thread: they inherit the blocked mask
   auto opened = Engine::open(opts);
@@ -255,7 +289,6 @@ int run_jobs(const RunArgs& args) {
   }
   std::unique_ptr<Engine> engine = std::move(opened).value();
 
-  std::vector<Outcome> outcomes(jobs.size());
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> done{0}, running{0}, failed{0};
   const auto t0 = std::chrono::steady_clock::now();
@@ -264,7 +297,8 @@ int run_jobs(const RunArgs& args) {
     runners.emplace_back([&] {
       Producer producer(*engine);
       for (std::size_t i; (i = next.fetch_add(1)) < jobs.size();) {
-        if (forwarder.received() != 0) continue;  // stopping: the job stays "skipped"
+        if (!outcomes[i].existing.empty()) continue;  // --skip-existing: "skipped"
+        if (forwarder.received() != 0) continue;     // stopping: the job stays "skipped"
         running.fetch_add(1);
         outcomes[i] = run_job(*engine, producer, jobs[i]);
         running.fetch_sub(1);
@@ -310,12 +344,12 @@ int run_jobs(const RunArgs& args) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EngineStats stats = engine->stats();
 
-  std::uint64_t completed = 0, nfailed = 0, skipped = 0, entries = 0, bytes = 0;
+  std::uint64_t completed = 0, nfailed = 0, skipped = 0, skipped_existing = 0, entries = 0, bytes = 0;
   std::string out;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const Outcome& o = outcomes[i];
     if (o.status == "completed") ++completed;
-    else if (o.status == "skipped") ++skipped;
+    else if (o.status == "skipped") ++(o.existing.empty() ? skipped : skipped_existing);
     else ++nfailed;
     entries += o.entries;
     bytes += o.bytes;
@@ -326,7 +360,7 @@ int run_jobs(const RunArgs& args) {
   out += fmt::format(
       "{{\"summary\":{{\"jobs\":{},\"completed\":{},\"failed\":{},\"skipped\":{},\"entries\":{},\"bytes\":{},"
       "\"records\":{},\"encodedBytes\":{},\"seconds\":{:.3f},\"recordsPerSec\":{:.0f},\"mbPerSec\":{:.1f}}}}}\n",
-      jobs.size(), completed, nfailed, skipped, entries, bytes, stats.records, stats.bytes, seconds,
+      jobs.size(), completed, nfailed, skipped + skipped_existing, entries, bytes, stats.records, stats.bytes, seconds,
       static_cast<double>(stats.records) / seconds, static_cast<double>(stats.bytes) / seconds / 1e6);
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
@@ -336,7 +370,7 @@ int run_jobs(const RunArgs& args) {
   }
   if (int sig = forwarder.received(); sig != 0)
     fmt::print(stderr, "runlog run: stopped by {}; {} jobs not started\n", signal_name(sig), skipped);
-  return completed == jobs.size() ? kExitOk : kExitFailed;
+  return completed + skipped_existing == jobs.size() ? kExitOk : kExitFailed;
 }
 
 Runner setup_run(CLI::App& app) {
@@ -345,10 +379,14 @@ Runner setup_run(CLI::App& app) {
   app.add_option("--runs-root", o->root, "where run folders go")->type_name("DIR")->capture_default_str();
   app.add_option("-j", o->width, "jobs at once")->type_name("N")->check(whole_number(1, 1024))->capture_default_str();
   add_durability_option(app, o->durability);
+  app.add_flag("--skip-existing", o->skip_existing,
+               "run only the jobs whose runs hold no records yet; the others are\n"
+               "reported \"skipped\" with their existingStatus. Without it, such\n"
+               "runs are refused up front (exit 2, nothing started)");
   app.footer(std::string(kRunFooter) +
-             exit_status_footer("every job completed",
-                                "a job failed or was skipped (or a run could not be recorded); 2 also for a bad jobs "
-                                "file (nothing started)"));
+             exit_status_footer("every job completed (or was skipped by --skip-existing)",
+                                "a job failed or was stopped by a signal (or a run could not be recorded); 2 also "
+                                "for a bad jobs file or runs that already hold records (nothing started)"));
   return [o] { return run_jobs(*o); };
 }
 

@@ -28,6 +28,8 @@ constexpr const char* kSummaryFooter = R"HELP(Prints one JSON object per run, on
                    lines in each channel file
   live             whether a writer holds the run open (then everything counts
                    up to durable.seq only)
+  abandoned        no writer holds the run, yet state.json says prepared or
+                   running: its runner is gone ("running (abandoned)" in ls)
   durableSeq       the seq in durable.seq (null when the file is missing)
   meta, state      meta.json and state.json as they are (null when missing)
 

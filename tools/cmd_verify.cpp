@@ -22,8 +22,10 @@ the writer has declared durable. The rules are in docs/verify.md.
 
 Output: one line per problem on stdout, `file:offset: what` (offset: the byte
 offset of the damaged line; 0 for a whole-file problem), sorted. On stderr, what
---repair did and a one-line summary (runs, records, bytes, seconds); a progress
-bar when stderr is a terminal and the tree is big.
+--repair did, a warning per run left abandoned (no writer holds it, yet
+state.json says prepared or running: not a problem, and --repair leaves it
+alone), and a one-line summary (runs, records, bytes, seconds); a progress bar
+when stderr is a terminal and the tree is big.
 
 )HELP";
 
@@ -66,6 +68,7 @@ int run_verify(const VerifyArgs& args) {
   }
   const io::VerifyReport& r = result.value();
   for (const std::string& line : r.repairs) fmt::print(stderr, "runlog verify: repair: {}\n", line);
+  for (const std::string& line : r.warnings) fmt::print(stderr, "runlog verify: warning: {}\n", line);
   std::string out;
   for (const io::VerifyProblem& p : r.problems) {
     out += p.to_string();
@@ -87,6 +90,7 @@ int run_verify(const VerifyArgs& args) {
     std::string notes;
     if (r.live) notes += fmt::format(", {} live", r.live);
     if (r.unclosed) notes += fmt::format(", {} not closed", r.unclosed);
+    if (!r.warnings.empty()) notes += fmt::format(", {} abandoned", r.warnings.size());
     fmt::print(stderr, "runlog verify: {}{}, {} records, {}, {:.2f} s: {}\n", what, notes, r.records,
                mib(r.bytes), r.seconds,
                r.clean() ? std::string("clean")

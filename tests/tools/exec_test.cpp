@@ -11,10 +11,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
-#include <thread>
-
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runlog/engine.h"
@@ -278,12 +278,20 @@ TEST(ExecTest, AnUnwritableRunsRootFailsBeforeTheChildStarts) {
   EXPECT_FALSE(Exists(tmp / "ran"));
 }
 
-TEST(ExecTest, AnExistingRunIsNotAppendedTo) {
+TEST(ExecTest, AnExistingRunIsRefusedAndNothingInItChanges) {
   TempDir tmp("runlog-exec");
   ASSERT_EQ(Exec(tmp, "r1", {"true"}).exit_code, 0);
+  const std::string dir = RunDir(tmp / "runs", "t", "r1");
+  std::map<std::string, std::optional<std::string>> before;
+  for (const char* f : {"state.json", "meta.json", "durable.seq", "worker.jsonl", "stdout.jsonl", "stderr.jsonl"})
+    before[f] = ReadFile(dir + "/" + f);
+  ASSERT_TRUE(before["state.json"].has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a rewrite would show a later updatedAt
   ProcessResult r = Exec(tmp, "r1", {"sh", "-c", "touch " + tmp / "ran"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_NE(r.err.find("t/r1 already holds records (status completed)"), std::string::npos) << r.err;
   EXPECT_FALSE(Exists(tmp / "ran"));
+  for (const auto& [f, content] : before) EXPECT_EQ(ReadFile(dir + "/" + f), content) << f << " changed";
   EXPECT_EQ(EventTypes(tmp, "r1").size(), 4u);
 }
 
