@@ -127,7 +127,7 @@ void SyncPool::loop() {
 // ------------------------------------------------------------- EngineCore
 
 EngineCore::EngineCore(Options opts, std::unique_ptr<Storage> st)
-    : options(std::move(opts)), storage(std::move(st)), record_limit(static_cast<std::int64_t>(options.recordLimit)) {
+    : options(std::move(opts)), storage(std::move(st)) {
   sync_pool = std::make_unique<SyncPool>(*this, options.syncThreads);
   sequencer = std::thread([this] {
     pthread_setname_np(pthread_self(), "runlog-seq");  // for top -H, perf and gdb

@@ -64,8 +64,6 @@ class RunStorage {
   virtual Status reopen_files() = 0;
   virtual bool files_open() const = 0;
   virtual int descriptor_count() const = 0;
-  /// "runs/t1/r1/stdout.jsonl" style names for messages.
-  virtual std::string describe(Channel channel) const = 0;
 };
 
 class Storage {

@@ -31,9 +31,6 @@ class FileRunStorage final : public detail::RunStorage {
   Status reopen_files() override { return reopen_run_files(root_, task_, run_, &files_); }
   bool files_open() const override { return files_.is_open(); }
   int descriptor_count() const override { return RunFiles::kEvictable; }
-  std::string describe(Channel ch) const override {
-    return fmt::format("{}/{}/{}/{}", root_.path(), task_, run_, channel_file_name(ch));
-  }
 
  private:
   Dir& root_;  // outlives every run: owned by FileStorage
@@ -60,7 +57,6 @@ class FileConversationStorage final : public detail::RunStorage {
   Status reopen_files() override { return reopen_conversation_files(root_, id_, &files_); }
   bool files_open() const override { return files_.is_open(); }
   int descriptor_count() const override { return 2; }
-  std::string describe(Channel) const override { return fmt::format("{}/{}/{}", root_.path(), id_, kChunksFileName); }
 
  private:
   Dir& root_;  // owned by FileStorage
