@@ -81,7 +81,7 @@ void BlockPool::put(Block* b) {
 // ------------------------------------------------------------- EngineCore
 
 EngineCore::EngineCore(Options opts, std::unique_ptr<Storage> st)
-    : options(std::move(opts)), storage(std::move(st)), record_limit(static_cast<std::int64_t>(options.recordLimit)) {
+    : options(std::move(opts)), storage(std::move(st)) {
   sync_pool = std::make_unique<SyncPool>(*this, options.syncThreads);
   state_pool = std::make_unique<SyncPool>(*this, std::max(1u, options.syncThreads / 2));
   sequencer = std::thread([this] {

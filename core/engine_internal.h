@@ -290,7 +290,6 @@ struct EngineCore {
   // constant after construction:
   Options options;
   std::unique_ptr<Storage> storage;
-  std::int64_t record_limit;
 
   Queue queue;
   ControlQueue controls;

@@ -63,7 +63,7 @@ Result<RecoveredConversation> open_conversation_dir(Dir& root, std::string_view 
   Dir& dir = *f.dir;
   RUNLOG_RETURN_IF_ERROR(dir.open_file(kChunksFileName, OpenMode::create, opts.file_mode).get(f.channel[0]));
   RUNLOG_RETURN_IF_ERROR(dir.open_file(kDurableFile, OpenMode::create, opts.file_mode).get(f.durable_seq));
-  RUNLOG_RETURN_IF_ERROR(f.durable_seq->lock_exclusive());
+  RUNLOG_RETURN_IF_ERROR(lock_writer(*f.durable_seq, "conversation"));
 
   File& chunks = *f.channel[0];
   File* channels[1] = {&chunks};

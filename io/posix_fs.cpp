@@ -118,7 +118,7 @@ class PosixFile final : public File {
     if (::fcntl(fd_, F_OFD_SETLK, &lk) == 0) return Status::OK();
     int e = errno;
     if (e == EAGAIN || e == EACCES)
-      return Status(Errc::refused, e, "lock " + path_ + ": the run is open in another writer");
+      return Status(Errc::refused, e, "lock " + path_ + ": held by another writer");
     return Status::FromErrno(e, "lock " + path_);
   }
 

@@ -271,6 +271,13 @@ Result<RunStateSnapshot> state_from_json(std::string_view json) {
 // ---------------------------------------------------------------------------
 // Small files
 
+Status lock_writer(File& durable_seq, std::string_view what) {
+  Status st = durable_seq.lock_exclusive();
+  if (st.code() != Errc::refused) return st;
+  return Status(Errc::refused, st.sys_errno(),
+                "lock " + durable_seq.path() + ": the " + std::string(what) + " is open in another writer");
+}
+
 Status write_state(Dir& run_dir, const RunStateSnapshot& state, const LayoutOptions& opts) {
   return write_file_atomic(run_dir, kStateFile, state_to_json(state), opts.file_mode);
 }
@@ -404,7 +411,7 @@ Result<RecoveredRun> open_run_dir(Dir& runs_root, const RunMetadata& meta, const
   }
   RUNLOG_RETURN_IF_ERROR(open_files(run, OpenMode::create, opts.file_mode, &f));
   // Nothing is read or changed under another writer.
-  RUNLOG_RETURN_IF_ERROR(f.durable_seq->lock_exclusive());
+  RUNLOG_RETURN_IF_ERROR(lock_writer(*f.durable_seq, "run"));
 
   // 2. meta.json: as on disk, or the caller's when missing.
   bool meta_on_disk = false;

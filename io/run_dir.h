@@ -92,6 +92,11 @@ Result<std::uint64_t> peek_run_records(Dir& runs_root, std::string_view task_id,
 /// No recovery, no creation; files->durable_seq is kept as it is.
 Status reopen_run_files(Dir& runs_root, std::string_view task_id, std::string_view run_id, RunFiles* files);
 
+/// Takes the writer's lock on durable.seq (File::lock_exclusive). A lock held
+/// elsewhere is refused as "lock <path>: the <what> is open in another writer"
+/// (`what`: "run" or "conversation"). Thread: the one opening the stream.
+Status lock_writer(File& durable_seq, std::string_view what);
+
 /// Replaces state.json atomically (temp, fdatasync, rename, fsync folder).
 Status write_state(Dir& run_dir, const RunStateSnapshot& state, const LayoutOptions& opts);
 

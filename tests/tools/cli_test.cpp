@@ -38,6 +38,12 @@ TEST(CliTest, UnknownWorkloadIsBadUsage) {
   EXPECT_FALSE(r.err.empty());
 }
 
+TEST(CliTest, VersionIsCMakes) {
+  ProcessResult r = RunCli({"--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.describe() << "\n" << r.err;
+  EXPECT_EQ(r.out.rfind(std::string("runlog ") + RUNLOG_PROJECT_VERSION + " (crc32c: ", 0), 0u) << r.out;
+}
+
 TEST(CliTest, UnknownCommandIsBadUsage) {
   ProcessResult r = RunCli({"nope"});
   EXPECT_EQ(r.exit_code, 2) << r.describe() << "\n" << r.err;
