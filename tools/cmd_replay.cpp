@@ -21,6 +21,7 @@
 #include "tools/chat.h"
 #include "tools/command.h"
 #include "tools/run_output.h"
+#include "tools/views.h"
 
 namespace runlog::tools {
 namespace {
@@ -76,7 +77,7 @@ Exit status: 0 success, 1 a run could not be read (damage with valid records
 after it, an I/O error: file and byte offset on stderr), 2 bad usage.
 )";
 
-enum class Format { jsonl, text, raw };
+using Format = EntryFormat;
 
 volatile sig_atomic_t g_interrupted = 0;
 int g_sigpipe[2] = {-1, -1};
@@ -95,16 +96,7 @@ struct Emitter {
   bool visible = false;
 
   Status emit(const io::Entry& e, const io::RunContext& ctx, std::string* out) const {
-    switch (format) {
-      case Format::jsonl:
-        io::append_jsonl(e, ctx, out);
-        return Status::OK();
-      case Format::text:
-        return io::append_text(e, visible, out);
-      case Format::raw:
-        return io::append_raw(e, out);
-    }
-    return Status::OK();
+    return append_entry(format, visible, e, ctx, out);
   }
 };
 
@@ -116,16 +108,7 @@ void print_notes(const std::vector<std::string>& notes) {
 Status replay_source(io::LogReader& reader, const io::Source& src, const io::ReadFilter& filter,
                      const Emitter& em, io::ChunkWriter& out, std::vector<std::string>* notes,
                      std::uint64_t* emitted) {
-  Status st = reader.open(src, filter);
-  if (st.ok()) {
-    const io::Entry* e = nullptr;
-    std::string& buf = out.buffer();
-    while ((st = reader.next(&e)).ok() && e != nullptr) {
-      if (emitted) ++*emitted;
-      if (!(st = em.emit(*e, reader.context(), &buf)).ok()) break;
-      if (buf.size() >= (std::size_t{1} << 20) && !(st = out.flush()).ok()) break;
-    }
-  }
+  Status st = replay_run(reader, src, filter, em.format, em.visible, &out.buffer(), [&] { return out.flush(); }, emitted);
   *notes = reader.notes();
   return st;
 }
