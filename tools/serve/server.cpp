@@ -234,6 +234,8 @@ Status LogServer::bind() {
     s.listen_fd = fd;
   });
   s.http.set_tcp_nodelay(true);
+  // An idle keep-alive connection holds a pool thread, and stop() waits for it.
+  s.http.set_keep_alive_timeout(2);
   s.http.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
     if (!s.opt.cors_origin.empty()) {
       res.set_header("Access-Control-Allow-Origin", s.opt.cors_origin);
@@ -470,6 +472,7 @@ void LogServer::Impl::route_runs(const std::vector<std::string>& segs, const htt
     std::shared_ptr<void> slot;
     if (!take_stream_slot(res, &slot)) return;
     res.set_header("X-Accel-Buffering", "no");
+    res.set_header("Connection", "close");  // a stream's thread is not kept for another request
     res.set_chunked_content_provider("text/event-stream", [this, dir, after, slot](std::size_t, httplib::DataSink& sink) {
       return stream_run(dir, after, sink);
     });
@@ -533,6 +536,7 @@ void LogServer::Impl::route_conversations(const std::vector<std::string>& segs, 
     std::shared_ptr<void> slot;
     if (!take_stream_slot(res, &slot)) return;
     res.set_header("X-Accel-Buffering", "no");
+    res.set_header("Connection", "close");
     res.set_chunked_content_provider("text/event-stream", [this, dir, after, slot](std::size_t, httplib::DataSink& sink) {
       return stream_conversation(dir, after, sink);
     });
