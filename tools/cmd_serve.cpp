@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <fstream>
@@ -121,6 +122,13 @@ int cmd_serve(Args& args) {
   }
   if (!is_loopback_host(opt.host) && opt.token.empty())
     return usage_error("serve", fmt::format("--listen {} is not loopback: give --token-file too", opt.host));
+
+  // A socket per stream: allow as many descriptors as the system lets us.
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
 
   // Every thread started from here on has SIGTERM and SIGINT blocked; one
   // thread waits for them and stops the server.
