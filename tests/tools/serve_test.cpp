@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -71,7 +72,9 @@ class ServeTest : public EngineTestBase {
   }
 
   std::unique_ptr<ServeProcess> Serve(std::vector<std::string> extra = {}) {
+    // A small pool: the sanitizer builds run these too.
     std::vector<std::string> args = {"--runs-root", root(), "--conversations-root", convs()};
+    if (std::find(extra.begin(), extra.end(), "--max-streams") == extra.end()) args.insert(args.end(), {"--max-streams", "16"});
     args.insert(args.end(), extra.begin(), extra.end());
     auto s = std::make_unique<ServeProcess>(RUNLOG_CLI_PATH, args);
     EXPECT_GT(s->port(), 0) << "runlog serve did not start";
@@ -371,6 +374,15 @@ TEST_F(ServeTest, SigtermEndsOpenStreamsCleanly) {
   SseStream b(server->port(), "/api/runs/live/r1/events");
   ASSERT_TRUE(a.next().has_value());
   ASSERT_TRUE(b.next().has_value());
+  {
+    auto full = Serve({"--max-streams", "1"});
+    SseStream one(full->port(), "/api/runs/live/r1/events");
+    ASSERT_TRUE(one.next().has_value());
+    HttpResponse busy = HttpGet(full->port(), "/api/runs/live/r1/events");
+    EXPECT_EQ(busy.status, 503) << "a stream beyond --max-streams";
+    EXPECT_EQ(busy.header("Retry-After"), "5");
+    EXPECT_EQ(HttpGet(full->port(), "/api/runs").status, 200) << "short requests still served";
+  }
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(server->stop(), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
