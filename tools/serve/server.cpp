@@ -34,7 +34,8 @@ namespace {
 constexpr std::string_view kEndEvent = "event: end\ndata: \n\n";
 constexpr std::string_view kKeepalive = ": keepalive\n\n";
 constexpr std::size_t kWriteChunk = std::size_t{256} << 10;
-constexpr std::size_t kExtraThreads = 32;  // the pool beyond max_streams: short requests, idle keep-alives
+constexpr std::size_t kExtraThreads = 32;
+constexpr std::chrono::milliseconds kHubInterval{10};  // a hub publishes at most this often  // the pool beyond max_streams: short requests, idle keep-alives
 
 // ---------------------------------------------------------------------------
 // Paths
@@ -599,6 +600,7 @@ void LogServer::Impl::hub_loop(const std::shared_ptr<Hub>& hub) {
   io::RunWatcher watcher;
   (void)watcher.open(hub->dir);
   Status st = reader.open(src, filter);
+  auto published = std::chrono::steady_clock::now() - kHubInterval;
   while (!stopping) {
     auto batch = std::make_shared<Batch>();
     const io::Entry* e = nullptr;
@@ -614,7 +616,10 @@ void LogServer::Impl::hub_loop(const std::shared_ptr<Hub>& hub) {
     {
       std::lock_guard<std::mutex> hl(hub->m);
       if (last) hub->pos = last;
-      if (!batch->events.empty() || fin) publish(*hub, batch, broken);
+      if (!batch->events.empty() || fin) {
+        publish(*hub, batch, broken);
+        published = std::chrono::steady_clock::now();
+      }
       if (fin) hub->finished = true;
     }
     if (fin) break;
@@ -629,6 +634,10 @@ void LogServer::Impl::hub_loop(const std::shared_ptr<Hub>& hub) {
     bool interrupted = false;
     (void)watcher.wait(200, stop_pipe[0], &interrupted);
     if (interrupted) break;
+    // Every publish wakes every client's thread: take what lands within
+    // kHubInterval together (at most that much latency, far fewer wake-ups).
+    const auto since = std::chrono::steady_clock::now() - published;
+    if (since < kHubInterval) std::this_thread::sleep_for(kHubInterval - since);
     st = reader.refresh();
   }
   std::lock_guard<std::mutex> l(hubs_m);
