@@ -449,19 +449,14 @@ void LogServer::Impl::route_runs(const std::vector<std::string>& segs, const htt
         [src, filter, format](std::size_t, httplib::DataSink& sink) {
           io::LogReader reader;
           std::string buf;
-          bool wrote = true;
           auto flush = [&]() -> Status {
-            if (!buf.empty() && !sink.write(buf.data(), buf.size())) {
-              wrote = false;
-              return Status(Errc::io_error, 0, "client went away");
-            }
+            if (!buf.empty() && !sink.write(buf.data(), buf.size())) return Status(Errc::io_error, 0, "client went away");
             buf.clear();
             return Status::OK();
           };
           Status st = replay_run(reader, src, filter, format, false, &buf, flush, nullptr);
           if (st.ok()) st = flush();
           if (!st.ok()) return false;  // the body is cut short: the client sees an incomplete response
-          (void)wrote;
           sink.done();
           return true;
         });
