@@ -109,6 +109,13 @@ try {
   check(bars.length === 1 && bars[0].includes("100%"), "\\r: one progress line, at 100% (" + JSON.stringify(bars) + ")");
   check(await page.locator(".row.worker").count() >= 2, "lifecycle events marked");
   await shot(page, "serve-run.png");
+  await page.fill("#search", "build finished");
+  await page.press("#search", "Enter");
+  await page.waitForSelector('.row.worker.match[data-seq="2"]', { timeout: 5000 });  // the command line holds it too
+  await page.press("#search", "Enter");
+  await page.waitForSelector(".row.stdout.match", { timeout: 5000 });
+  check((await page.textContent(".row.match .txt")) === "build finished", "search: Enter again finds the next match");
+  check(/#seq=\d+$/.test(page.url()), "search: the address links to the line (" + page.url() + ")");
 
   // --- a link to a line
   await page.goto(base + "/?run=demo/colors#seq=3");
