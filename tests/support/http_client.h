@@ -11,6 +11,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,14 +34,13 @@ class ServeProcess {
     args.insert(args.begin(), {binary, "serve"});
     args.push_back("--listen");
     args.push_back("127.0.0.1:0");
-    int out[2], err[2];
-    if (::pipe(out) != 0 || ::pipe(err) != 0) return;
+    int out[2];  // stderr is this process's: a sanitizer's report shows in the test's output
+    if (::pipe(out) != 0) return;
     pid_ = ::fork();
     if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlives a test that died
       ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
       ::close(out[0]);
-      ::close(err[0]);
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -48,9 +48,7 @@ class ServeProcess {
       ::_exit(127);
     }
     ::close(out[1]);
-    ::close(err[1]);
     out_fd_ = out[0];
-    err_fd_ = err[0];
     // "listening on http://127.0.0.1:PORT/\n"
     std::string line;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -91,14 +89,14 @@ class ServeProcess {
     }
     exit_code_ = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     pid_ = -1;
-    for (int* fd : {&out_fd_, &err_fd_})
-      if (*fd >= 0) ::close(*fd), *fd = -1;
+    if (out_fd_ >= 0) ::close(out_fd_);
+    out_fd_ = -1;
     return exit_code_;
   }
 
  private:
   pid_t pid_ = -1;
-  int out_fd_ = -1, err_fd_ = -1;
+  int out_fd_ = -1;
   int port_ = 0;
   int exit_code_ = -1;
 };
