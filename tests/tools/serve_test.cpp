@@ -321,8 +321,10 @@ TEST_F(ServeTest, SlowClientIsClosedAndNeverHoldsBackAFastOne) {
   // The slow one reads one event and then nothing, with a tiny receive buffer.
   SseStream slow(port, "/api/runs/live/big/events", "", 4096);
   ASSERT_TRUE(slow.next().has_value());
-  const std::string chunk(2000, 'x');
-  const int n = 3000;  // about 6 MB of events: far past the slow client's 64 KiB
+  // About 20 MB of events: far past the slow client's 64 KiB queue plus what
+  // the kernel buffers for its socket (tcp_wmem's 4 MiB at most), at any speed.
+  const std::string chunk(4000, 'x');
+  const int n = 5000;
   std::thread writer([&] {
     for (int i = 0; i < n; ++i) {
       ASSERT_TRUE(p.push_stdout(run, chunk + std::to_string(i) + "\n").ok());
