@@ -41,7 +41,7 @@ command -v node >/dev/null 2>&1 || extra+=(nodejs)
 bash .ci/deps "${extra[@]}"
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUNLOG_WERROR=ON >/dev/null
-cmake --build "$build" --target runlog_bench
+cmake --build "$build" -j"${RUNLOG_JOBS:-2}" --target runlog_bench runlog_cli
 
 export RUNLOG_BENCH_DIR=${RUNLOG_BENCH_DIR:-$PWD/$build/bench-tmp}
 mkdir -p "$RUNLOG_BENCH_DIR"
@@ -60,6 +60,7 @@ else
   # runlog serve: 1,000 SSE clients following one live run.
   export RUNLOG_BENCH_SERVE_CLIENTS=${RUNLOG_BENCH_SERVE_CLIENTS:-1000} RUNLOG_BENCH_SERVE_RECORDS=${RUNLOG_BENCH_SERVE_RECORDS:-3000}
   export RUNLOG_BENCH_SERVE_RATE=${RUNLOG_BENCH_SERVE_RATE:-200}
+  export RUNLOG_BENCH_EXEC_SEQ=${RUNLOG_BENCH_EXEC_SEQ:-20000000}
   # Reading: a 1 GB run (TARGETS.md), 3 interleaved rounds per figure.
   export RUNLOG_BENCH_REPLAY_MB=${RUNLOG_BENCH_REPLAY_MB:-1024} RUNLOG_BENCH_REPS=${RUNLOG_BENCH_REPS:-3}
   out=$build/bench-full.json
@@ -94,8 +95,25 @@ if [ $status -ne 0 ]; then
   echo "run_suite.sh: runlog_bench failed (exit $status): no figures" >&2
   exit 1
 fi
+# The Node binding (bench/node/ingest.mjs), once its package is built
+# (`npm install` in bindings/node, or ctest's NodePackage copy in BUILD_DIR/node-package);
+# skipped, loudly, otherwise.
+node_out=$build/bench-node.json
+rm -f "$node_out"
+node_pkg=bindings/node
+[ -f $node_pkg/build/Release/runlog.node ] || node_pkg=$build/node-package
+if command -v node >/dev/null 2>&1 && [ -f $node_pkg/build/Release/runlog.node ]; then
+  node_flags=(--cli "$build/runlog" --dir "$RUNLOG_BENCH_DIR" --package "$node_pkg")
+  [ $smoke -eq 1 ] && node_flags+=(--smoke)
+  if ! node bench/node/ingest.mjs "${node_flags[@]}" >"$node_out"; then
+    echo "run_suite.sh: bench/node/ingest.mjs failed" >&2
+    exit 1
+  fi
+else
+  echo "run_suite.sh: node/* benchmarks SKIPPED: run npm install in bindings/node (or ctest -R NodePackage) first" >&2
+fi
 if [ $smoke -eq 1 ]; then
   python3 bench/report.py --check "$out"
 elif [ $report -eq 1 ]; then
-  python3 bench/report.py "$out" --machine "$machine" --out docs/benchmarks.md --img docs/img
+  python3 bench/report.py "$out" --machine "$machine" --out docs/benchmarks.md --img docs/img --node "$node_out"
 fi

@@ -349,11 +349,9 @@ Result<Conversation> Engine::open_conversation(std::string_view id) {
   s->repairs = rec.repairs;
   s->storage = std::move(opened).value();
   s->base = rec.last_seq;
-  s->next_seq = rec.last_seq + 1;
   s->appended.store(rec.last_seq, std::memory_order_relaxed);
   s->durable.store(rec.last_seq, std::memory_order_relaxed);
-  s->size = rec.sizes;
-  s->encoded_count = {rec.summary.totalEntries, 0, 0};
+  s->own.start(rec.last_seq, rec.sizes, {rec.summary.totalEntries, 0, 0});
   s->written_count[0].store(rec.summary.totalEntries, std::memory_order_relaxed);
   core.descriptors.fetch_add(s->storage->descriptor_count(), std::memory_order_relaxed);
   Conversation conv(&core, core.publish_stream(std::move(s)));

@@ -190,38 +190,4 @@ std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t n) 
 
 bool crc32c_is_hardware() noexcept { return chosen_impl() == &crc32c_detail::extend_hardware; }
 
-void crc32c_hex(std::uint32_t crc, char* out) noexcept {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  for (int i = 7; i >= 0; --i) {
-    out[i] = kDigits[crc & 0xfu];
-    crc >>= 4;
-  }
-}
-
-// Lowercase hex digit -> its value; every other byte -> 0x10 (a bit no digit has).
-constexpr std::array<std::uint8_t, 256> make_hex_table() {
-  std::array<std::uint8_t, 256> t{};
-  for (unsigned b = 0; b < 256; ++b) t[b] = 0x10;
-  for (unsigned d = 0; d < 10; ++d) t['0' + d] = static_cast<std::uint8_t>(d);
-  for (unsigned d = 0; d < 6; ++d) t['a' + d] = static_cast<std::uint8_t>(10 + d);
-  return t;
-}
-constexpr std::array<std::uint8_t, 256> kHexValue = make_hex_table();
-
-// One table look-up per digit: a CRC's digits are random, so a digit-or-letter
-// branch per byte mispredicts about every other line (verify parses one per
-// line). The only branch left, "not a digit", is never taken on a good line; it
-// also stops at the first bad byte, so nothing past it is read (a NUL ends a
-// short string).
-bool parse_crc32c_hex(const char* in, std::uint32_t* crc) noexcept {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 8; ++i) {
-    const std::uint32_t d = kHexValue[static_cast<unsigned char>(in[i])];
-    if (d & 0x10u) return false;
-    v = (v << 4) | d;
-  }
-  *crc = v;
-  return true;
-}
-
 }  // namespace runlog

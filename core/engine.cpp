@@ -5,12 +5,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <new>
 #include <optional>
 
 #include "core/engine_internal.h"
+#include "core/group_commit.h"
 #include "core/ids.h"
 #include "core/line_encoder.h"
 #include "core/timefmt.h"
@@ -76,59 +78,12 @@ void BlockPool::put(Block* b) {
   free_.push_back(b);
 }
 
-// -------------------------------------------------------------- sync pool
-
-SyncPool::SyncPool(EngineCore& core, unsigned threads) : core_(core) {
-  threads_.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i)
-    threads_.emplace_back([this] {
-      pthread_setname_np(pthread_self(), "runlog-sync");
-      loop();
-    });
-}
-
-SyncPool::~SyncPool() {
-  stop_.store(true, std::memory_order_release);
-  work_.signal(static_cast<ssize_t>(threads_.size()));
-  for (auto& t : threads_) t.join();
-}
-
-void SyncPool::run(Wave* w) {
-  unsigned workers = static_cast<unsigned>(std::min<std::size_t>(threads_.size(), w->tasks.size()));
-  w->next.store(0, std::memory_order_relaxed);
-  w->workers.store(workers, std::memory_order_relaxed);
-  current_.store(w, std::memory_order_release);
-  work_.signal(static_cast<ssize_t>(workers));
-}
-
-// Runs on a sync thread. Each permit of work_ belongs to the current wave: the
-// next wave cannot start before every worker of this one has checked out.
-void SyncPool::loop() {
-  for (;;) {
-    work_.wait();
-    if (stop_.load(std::memory_order_acquire)) return;
-    Wave* w = current_.load(std::memory_order_acquire);
-    for (;;) {
-      std::size_t i = w->next.fetch_add(1, std::memory_order_relaxed);
-      if (i >= w->tasks.size()) break;
-      SyncTask& t = w->tasks[i];
-      if (t.channel >= 0) t.result = t.stream->storage->sync(static_cast<Channel>(t.channel));
-      else t.result = t.stream->storage->write_state(t.state);
-    }
-    if (w->workers.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      w->done_msg.op = Control::Op::wave_done;
-      w->done_msg.wave = w;
-      while (!core_.controls.enqueue(&w->done_msg)) std::this_thread::yield();
-      core_.nudge();
-    }
-  }
-}
-
 // ------------------------------------------------------------- EngineCore
 
 EngineCore::EngineCore(Options opts, std::unique_ptr<Storage> st)
-    : options(std::move(opts)), storage(std::move(st)), record_limit(static_cast<std::int64_t>(options.recordLimit)) {
+    : options(std::move(opts)), storage(std::move(st)) {
   sync_pool = std::make_unique<SyncPool>(*this, options.syncThreads);
+  state_pool = std::make_unique<SyncPool>(*this, std::max(1u, options.syncThreads / 2));
   sequencer = std::thread([this] {
     pthread_setname_np(pthread_self(), "runlog-seq");  // for top -H, perf and gdb
     run_sequencer(*this);
@@ -141,6 +96,7 @@ EngineCore::~EngineCore() {
   send_control(c);
   sequencer.join();
   sync_pool.reset();
+  state_pool.reset();
 }
 
 void EngineCore::send_control(Control& c) {
@@ -616,14 +572,13 @@ Result<Run> Engine::open_run(const RunMetadata& given) {
   s->repairs = rec.repairs;
   s->storage = std::move(opened).value();
   s->base = rec.last_seq;
-  s->next_seq = rec.last_seq + 1;
   s->appended.store(rec.last_seq, std::memory_order_relaxed);
   s->durable.store(rec.last_seq, std::memory_order_relaxed);
-  s->size = rec.sizes;
   s->state = rec.state;
-  s->state_written_gen = 0;
-  s->encoded_count = {rec.summary.lifecycleEventCount, rec.summary.stdoutChunkCount, rec.summary.stderrChunkCount};
-  for (int i = 0; i < kRunChannels; ++i) s->written_count[i].store(s->encoded_count[i], std::memory_order_relaxed);
+  const std::array<std::uint64_t, kRunChannels> records = {
+      rec.summary.lifecycleEventCount, rec.summary.stdoutChunkCount, rec.summary.stderrChunkCount};
+  s->own.start(rec.last_seq, rec.sizes, records);
+  for (int i = 0; i < kRunChannels; ++i) s->written_count[i].store(records[i], std::memory_order_relaxed);
   core.descriptors.fetch_add(s->storage->descriptor_count(), std::memory_order_relaxed);
   return Run(&core, core.publish_stream(std::move(s)));
 }

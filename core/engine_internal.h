@@ -45,6 +45,8 @@ namespace runlog::detail {
 struct StreamState;
 struct ProducerSlot;
 struct Wave;
+class SyncPool;
+class Sequencer;
 
 // ---------------------------------------------------------------- arena ----
 
@@ -192,38 +194,22 @@ struct ConvState {
   std::string dir;                    ///< the folder, for Conversation::dir()
 };
 
-struct StreamState {
-  // constant after open:
-  struct EngineCore* engine = nullptr;
-  bool conversation = false;          ///< a conversation: one channel (index 0, chunks.jsonl), no state.json
-  std::unique_ptr<ConvState> conv;    ///< conversation only
-  std::string key;  ///< "taskId/runId", or "conversation <id>"
-  RunMetadata meta;
-  std::vector<std::string> repairs;
-  std::unique_ptr<RunStorage> storage;
+/// The part of a stream that only the sequencer thread reads or writes. The
+/// opening thread sets it up with start() before the stream is published;
+/// from then on only the Sequencer (a friend) can reach its members: the type
+/// enforces that no producer, sync or reader thread touches them.
+class SequencerOwned {
+ public:
+  /// The opening thread, before publish_stream: the stream as recovery left it.
+  void start(std::uint64_t last_seq, const std::array<std::uint64_t, kRunChannels>& sizes,
+             const std::array<std::uint64_t, kRunChannels>& records) {
+    next_seq = last_seq + 1;
+    size = sizes;
+    encoded_count = records;
+  }
 
-  std::uint64_t base = 0;  ///< last seq on disk when opened: ticket t becomes seq base + t
-
-  // tickets (producers and the sequencer take them; any thread reads):
-  alignas(64) std::atomic<std::uint64_t> reserved{0};  ///< last ticket handed out
-
-  // published (any thread reads):
-  alignas(64) std::atomic<std::uint64_t> appended{0};
-  std::atomic<std::uint64_t> durable{0};
-  std::atomic<bool> closing{false};  ///< set by Run::close(); pushes refused
-  /// Set by the sequencer when it takes the close, before any later record is
-  /// encoded: the last ticket (as a seq) that was written. A push that raced
-  /// close() may hold a later ticket; its record is dropped and its wait()
-  /// says closed.
-  std::atomic<std::uint64_t> last_ticket_seq{UINT64_MAX};
-  std::atomic<bool> closed{false};   ///< files closed, final state written
-  std::atomic<bool> failed{false};   ///< fail-stopped; `error` is set before this
-  Status error;                       ///< written once by the sequencer before failed=true
-  std::array<std::atomic<std::uint64_t>, kRunChannels> written_count{};  ///< records per channel on disk
-  mutable std::mutex state_mu;        ///< guards `state` (sequencer writes, readers copy)
-  RunStateSnapshot state;
-
-  // sequencer-only:
+ private:
+  friend class Sequencer;
   std::uint64_t next_seq = 1;
   std::array<std::uint64_t, kRunChannels> size{};   ///< where the next write goes
   std::array<OutChain, kRunChannels> out{};         ///< encoded, not yet written
@@ -244,64 +230,55 @@ struct StreamState {
   bool dirty_listed = false;                         ///< in the batch's dirty list
   std::uint64_t checkpoints = 0;                     ///< slots reserved (sequencer's count)
   bool target_listed = false;                        ///< in the accumulating wave's targets
-  int tasks_in_flight = 0;
+  int tasks_in_flight = 0;                           ///< sync tasks of the wave in flight
   std::uint64_t state_gen = 0;          ///< bumped on each change that needs a state.json
   std::uint64_t state_needed_seq = 0;   ///< ... written once this seq is acknowledged
   std::uint64_t state_written_gen = 0;
   bool state_task_listed = false;
-  StreamState* lru_prev = nullptr;
-  StreamState* lru_next = nullptr;
+  struct StreamState* lru_prev = nullptr;
+  struct StreamState* lru_next = nullptr;
   bool lru_linked = false;
 };
 
-// ----------------------------------------------------------------- waves ----
+/// A run or a conversation. Three parts, by who may touch them: what is
+/// constant after open; what other threads read (atomics, or guarded by a
+/// mutex), each with its writer; and `own`, the sequencer's.
+struct StreamState {
+  // ---- constant after open (the opening thread writes them before publish_stream):
+  struct EngineCore* engine = nullptr;
+  bool conversation = false;          ///< a conversation: one channel (index 0, chunks.jsonl), no state.json
+  std::unique_ptr<ConvState> conv;    ///< conversation only
+  std::string key;  ///< "taskId/runId", or "conversation <id>"
+  RunMetadata meta;
+  std::vector<std::string> repairs;
+  /// The files. append/write_durable/make_checkpoint/close/reopen: the
+  /// sequencer; sync/write_state: a sync thread, for a task it was handed.
+  std::unique_ptr<RunStorage> storage;
+  std::uint64_t base = 0;  ///< last seq on disk when opened: ticket t becomes seq base + t
 
-/// One group commit: the fsyncs (and state.json writes) of every file that
-/// batches dirtied since the previous wave, run concurrently on the sync pool,
-/// and what to acknowledge once they are done. Two Wave objects alternate:
-/// one in flight, one accumulating; their vectors keep their capacity.
-struct SyncTask {
-  StreamState* stream = nullptr;
-  int channel = -1;  ///< -1: write state.json
+  // ---- read by any thread:
+  /// Producers take tickets (and the sequencer, for a checkpoint's event).
+  alignas(64) std::atomic<std::uint64_t> reserved{0};  ///< last ticket handed out
+  /// Written by the sequencer only:
+  alignas(64) std::atomic<std::uint64_t> appended{0};
+  std::atomic<std::uint64_t> durable{0};  ///< the sequencer, at wave_done (or at write: durability none)
+  /// Set by Run::close() (any user thread); pushes are refused.
+  std::atomic<bool> closing{false};
+  /// Set by the sequencer when it takes the close, before any later record is
+  /// encoded: the last ticket (as a seq) that was written. A push that raced
+  /// close() may hold a later ticket; its record is dropped and its wait()
+  /// says closed.
+  std::atomic<std::uint64_t> last_ticket_seq{UINT64_MAX};
+  std::atomic<bool> closed{false};   ///< the sequencer: files closed, final state written
+  std::atomic<bool> failed{false};   ///< the sequencer: fail-stopped; `error` is set before this
+  Status error;                       ///< the sequencer, once, before failed=true; others read after failed
+  /// The sequencer: records per channel on disk.
+  std::array<std::atomic<std::uint64_t>, kRunChannels> written_count{};
+  mutable std::mutex state_mu;        ///< guards `state` (the sequencer writes, readers copy)
   RunStateSnapshot state;
-  std::uint64_t state_gen = 0;
-  Status result;
-};
 
-struct Wave {
-  std::vector<SyncTask> tasks;
-  std::vector<std::pair<StreamState*, std::uint64_t>> stream_targets;
-  std::vector<std::int64_t> push_ns;  ///< of every record it acknowledges
-  std::uint64_t release_bytes = 0;    ///< budget returned when done
-  std::int64_t started_ns = 0;
-  // sync threads:
-  std::atomic<std::size_t> next{0};
-  std::atomic<unsigned> workers{0};
-  Control done_msg;
-  bool empty() const { return tasks.empty() && stream_targets.empty() && release_bytes == 0; }
-  void clear() {
-    tasks.clear();
-    stream_targets.clear();
-    push_ns.clear();
-    release_bytes = 0;
-  }
-};
-
-/// The threads that run a wave's tasks. Started and stopped by EngineCore.
-class SyncPool {
- public:
-  SyncPool(struct EngineCore& core, unsigned threads);
-  ~SyncPool();  ///< stops and joins
-  /// Sequencer: runs every task of `w`; a wave_done control is enqueued when all are done.
-  void run(Wave* w);
-
- private:
-  void loop();
-  struct EngineCore& core_;
-  moodycamel::LightweightSemaphore work_;
-  std::atomic<Wave*> current_{nullptr};
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
+  // ---- the sequencer thread's:
+  SequencerOwned own;
 };
 
 // ---------------------------------------------------------------- engine ----
@@ -313,7 +290,6 @@ struct EngineCore {
   // constant after construction:
   Options options;
   std::unique_ptr<Storage> storage;
-  std::int64_t record_limit;
 
   Queue queue;
   ControlQueue controls;
@@ -385,7 +361,8 @@ struct EngineCore {
   std::vector<ProducerSlot*> free_slots;
   std::uint64_t next_producer_id = 0;
 
-  std::unique_ptr<SyncPool> sync_pool;
+  std::unique_ptr<SyncPool> sync_pool;   ///< log files' syncs (the waves records wait for)
+  std::unique_ptr<SyncPool> state_pool;  ///< state.json replacements, syncThreads / 2 threads
   std::thread sequencer;
 
   /// Any thread: sends a control and waits for its answer.

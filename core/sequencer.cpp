@@ -1,6 +1,8 @@
 // core/sequencer.cpp — the one thread that assigns seqs, encodes, writes and
-// acknowledges. See docs/design.md for the loop; everything in this file runs
-// on the sequencer thread unless a comment says otherwise.
+// acknowledges: its loop, records and controls. Batches and waves (group
+// commit) are in core/group_commit.cpp. See docs/design.md for the loop;
+// everything in this file runs on the sequencer thread unless a comment says
+// otherwise.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,129 +12,19 @@
 #include "core/chunk_codec.h"
 #include "core/engine_internal.h"
 #include "core/ids.h"
+#include "core/lifecycle.h"
 #include "core/line_encoder.h"
+#include "core/sequencer.h"
 #include "core/timefmt.h"
 #include "core/utf8.h"
 
 namespace runlog::detail {
 namespace {
 
-constexpr std::size_t kBulk = 32;         // records taken from one producer at a time
 constexpr std::size_t kRoundMax = 4096;   // records per round, between batch and wave checks
 constexpr std::uint64_t kAfterClose = UINT64_MAX;  // Control::wait_seq of a close that follows another
 
-class Sequencer {
- public:
-  explicit Sequencer(EngineCore& core) : core_(core) {
-    waves_[0] = std::make_unique<Wave>();
-    waves_[1] = std::make_unique<Wave>();
-    next_wave_ = waves_[0].get();
-    items_.resize(kBulk);
-    page_pool_cap_ = core.options.maxBatchBytes / kPageSize + 64;
-    line_.resize(chunk_line_bound(4096));
-  }
-  ~Sequencer() {
-    for (Page* p : page_pool_) delete p;
-  }
-
-  void run();
-
- private:
-  // ---- records
-  std::size_t take_round(bool* drained);
-  void arrive(Item& it);
-  void sequence(Item& it);
-  void process_chunk(Item& it);
-  void process_event(Item& it);
-  void process_stored(Item& it);
-  void drop(Item& it);
-  void emit_chunk(StreamState& s, Channel ch, std::int64_t created_ms, std::int64_t push_ns, const char* data,
-                  std::size_t n);
-  void emit_event(StreamState& s, EventType type, std::int64_t exit_code, std::int64_t created_ms,
-                  std::int64_t push_ns, std::string_view fragment);
-  void taken(Item& it);
-  void open_batch();
-  void append_line(StreamState& s, Channel ch, const char* line, std::size_t n);
-  void note_line(StreamState& s, std::size_t len, std::int64_t push_ns);
-  char* line_buffer(std::size_t bound);
-  void mark_dirty(StreamState& s);
-  void apply_event_to_state(StreamState& s, EventType type, std::int64_t exit_code, std::int64_t created_ms,
-                            std::uint64_t seq);
-
-  // ---- controls
-  void process_control(Control& c);
-  void take_close(StreamState& s);
-  void check_pending();
-  void finish_close(StreamState& s);
-
-  // ---- batches and waves
-  void write_batch();
-  void write_stream(StreamState& s);
-  void start_wave();
-  void wave_done(Wave& w);
-  void acknowledge_now();
-  void fail_stream(StreamState& s, const Status& st);
-  void schedule_state(StreamState& s);
-  Status ensure_open(StreamState& s);
-  void lru_touch(StreamState& s);
-  void lru_unlink(StreamState& s);
-  void evict_idle();
-
-  Page* get_page() {
-    if (!page_pool_.empty()) {
-      Page* p = page_pool_.back();
-      page_pool_.pop_back();
-      p->next = nullptr;
-      p->used = 0;
-      return p;
-    }
-    return new Page;  // not value-initialized: 16 KiB of zeros would be wasted work
-  }
-  void put_chain(OutChain& c) {
-    for (Page* p = c.head; p != nullptr;) {
-      Page* n = p->next;
-      if (page_pool_.size() < page_pool_cap_) page_pool_.push_back(p); else delete p;
-      p = n;
-    }
-    c = OutChain{};
-  }
-
-  bool batch_mode() const { return core_.options.durability == Durability::batch; }
-
-  EngineCore& core_;
-  std::vector<Item> items_;
-  struct SlotCursor {
-    ProducerSlot* slot;
-    std::int64_t last_ns;  // push time of the last record taken from it
-    bool empty;            // came up empty in this round
-  };
-  std::vector<SlotCursor> slots_;  // the engine's slots, as of slots_version_
-  std::uint64_t slots_version_ = ~std::uint64_t{0};
-  std::vector<char> line_;
-  std::vector<char> joined_;  // carry + chunk, when a character was split across pushes
-  std::vector<Page*> page_pool_;
-  std::size_t page_pool_cap_;  // enough pages for a full batch: no churn in steady state
-  std::vector<struct iovec> iov_;
-
-  // the current batch (encoded, not yet written)
-  std::vector<StreamState*> dirty_;
-  std::vector<std::int64_t> batch_push_ns_;
-  std::uint64_t batch_release_ = 0;
-  std::size_t batch_bytes_ = 0;
-  std::uint64_t batch_records_ = 0;
-  std::int64_t batch_started_ns_ = 0;
-  bool batch_open_ = false;
-
-  std::array<std::unique_ptr<Wave>, 2> waves_;
-  Wave* next_wave_;             // accumulating
-  Wave* in_flight_ = nullptr;   // being synced
-  std::vector<StreamState*> state_pending_;  // streams whose state.json waits for durability
-  std::vector<Control*> pending_;            // controls waiting for durability
-  bool shutdown_ = false;
-
-  StreamState* lru_head_ = nullptr;  // least recently used
-  StreamState* lru_tail_ = nullptr;
-};
+}  // namespace
 
 // Takes records from the producers merged by push time: always from the one
 // whose last record taken is the oldest, a small bulk at a time. Tickets are
@@ -200,10 +92,12 @@ void Sequencer::run() {
       if (full || late || (drained && in_flight_ == nullptr) || shutdown_) write_batch();
     }
     if (in_flight_ == nullptr) start_wave();
+    start_state_wave();
     if (!pending_.empty()) check_pending();
     if (core_.descriptors.load(std::memory_order_relaxed) > static_cast<std::int64_t>(core_.options.openFileLimit))
       evict_idle();
-    if (shutdown_ && !batch_open_ && in_flight_ == nullptr && next_wave_->empty() && pending_.empty() &&
+    if (shutdown_ && !batch_open_ && in_flight_ == nullptr && !state_in_flight_ && next_wave_->empty() &&
+        pending_.empty() &&
         core_.queue.size_approx() == 0 && core_.controls.size_approx() == 0)
       break;
   }
@@ -215,38 +109,38 @@ void Sequencer::run() {
 // hands them over in: a ticket that comes early waits in the run's ring.
 void Sequencer::arrive(Item& it) {
   StreamState& s = *it.stream;
-  if (it.ticket != s.expected) {
-    std::size_t ahead = static_cast<std::size_t>(it.ticket - s.expected);
-    if (ahead >= s.early.size()) {  // grow (rare): re-place what waits
-      std::size_t size = s.early.empty() ? 64 : s.early.size();
+  if (it.ticket != s.own.expected) {
+    std::size_t ahead = static_cast<std::size_t>(it.ticket - s.own.expected);
+    if (ahead >= s.own.early.size()) {  // grow (rare): re-place what waits
+      std::size_t size = s.own.early.empty() ? 64 : s.own.early.size();
       while (size <= ahead) size *= 2;
       std::vector<Item> grown(size);  // a power of two
-      for (Item& e : s.early)
+      for (Item& e : s.own.early)
         if (e.stream != nullptr) grown[e.ticket & (size - 1)] = e;
-      s.early.swap(grown);
+      s.own.early.swap(grown);
     }
-    s.early[it.ticket & (s.early.size() - 1)] = it;
-    ++s.early_count;
+    s.own.early[it.ticket & (s.own.early.size() - 1)] = it;
+    ++s.own.early_count;
     return;
   }
   sequence(it);
-  while (s.early_count > 0) {
-    Item& next = s.early[s.expected & (s.early.size() - 1)];
-    if (next.stream == nullptr || next.ticket != s.expected) break;
+  while (s.own.early_count > 0) {
+    Item& next = s.own.early[s.own.expected & (s.own.early.size() - 1)];
+    if (next.stream == nullptr || next.ticket != s.own.expected) break;
     Item ready = next;
     next = Item{};
-    --s.early_count;
+    --s.own.early_count;
     sequence(ready);
   }
-  if (s.close != nullptr && s.expected > s.close->close_at) take_close(s);
+  if (s.own.close != nullptr && s.own.expected > s.own.close->close_at) take_close(s);
 }
 
 void Sequencer::sequence(Item& it) {
   StreamState& s = *it.stream;
-  ++s.expected;
+  ++s.own.expected;
   // closed_seq: a push that raced Run::close() and took its ticket after the
   // sequencer took the close; its wait() says closed (last_ticket_seq).
-  if (s.failed.load(std::memory_order_relaxed) || s.closed_seq) return drop(it);
+  if (s.failed.load(std::memory_order_relaxed) || s.own.closed_seq) return drop(it);
   if (it.kind == Kind::chunk) process_chunk(it);
   else if (it.kind == Kind::stored) process_stored(it);
   else process_event(it);
@@ -275,14 +169,14 @@ char* Sequencer::line_buffer(std::size_t bound) {
 }
 
 void Sequencer::mark_dirty(StreamState& s) {
-  if (!s.dirty_listed) {
-    s.dirty_listed = true;
+  if (!s.own.dirty_listed) {
+    s.own.dirty_listed = true;
     dirty_.push_back(&s);
   }
 }
 
 void Sequencer::append_line(StreamState& s, Channel ch, const char* line, std::size_t n) {
-  OutChain& c = s.out[static_cast<int>(ch)];
+  OutChain& c = s.own.out[static_cast<int>(ch)];
   while (n > 0) {
     if (c.tail == nullptr || c.tail->used == kPageSize) {
       Page* p = get_page();
@@ -302,11 +196,11 @@ void Sequencer::append_line(StreamState& s, Channel ch, const char* line, std::s
 
 void Sequencer::emit_chunk(StreamState& s, Channel ch, std::int64_t created_ms, std::int64_t push_ns,
                            const char* data, std::size_t n) {
-  std::uint64_t seq = s.next_seq++;
+  std::uint64_t seq = s.own.next_seq++;
   char* line = line_buffer(chunk_line_bound(n));
   std::size_t len = encode_chunk_line(line, seq, ch, created_ms, data, n);
   append_line(s, ch, line, len);
-  ++s.encoded_count[static_cast<int>(ch)];
+  ++s.own.encoded_count[static_cast<int>(ch)];
   note_line(s, len, push_ns);
 }
 
@@ -324,12 +218,12 @@ void Sequencer::note_line(StreamState& s, std::size_t len, std::int64_t push_ns)
 void Sequencer::process_chunk(Item& it) {
   StreamState& s = *it.stream;
   const Channel ch = static_cast<Channel>(it.aux);
-  auto& carries = s.carries[ch == Channel::stdout_ ? 0 : 1];
+  auto& carries = s.own.carries[ch == Channel::stdout_ ? 0 : 1];
   const char* data = it.data;
   std::size_t n = it.len;
   // A character this producer split across pushes is joined back.
   auto held = std::find_if(carries.begin(), carries.end(),
-                           [&](const StreamState::Carry& c) { return c.producer == it.producer; });
+                           [&](const SequencerOwned::Carry& c) { return c.producer == it.producer; });
   if (held != carries.end()) {
     joined_.resize(held->len + n);
     std::memcpy(joined_.data(), held->bytes.data(), held->len);
@@ -341,7 +235,7 @@ void Sequencer::process_chunk(Item& it) {
   std::size_t tail = it.final ? 0 : utf8_incomplete_tail(data, n);
   std::size_t body = n - tail;
   if (tail > 0) {
-    StreamState::Carry c{it.producer, {}, static_cast<std::uint8_t>(tail)};
+    SequencerOwned::Carry c{it.producer, {}, static_cast<std::uint8_t>(tail)};
     std::memcpy(c.bytes.data(), data + body, tail);
     carries.push_back(c);
   }
@@ -352,53 +246,26 @@ void Sequencer::process_chunk(Item& it) {
 void Sequencer::apply_event_to_state(StreamState& s, EventType type, std::int64_t exit_code,
                                      std::int64_t created_ms, std::uint64_t seq) {
   std::lock_guard<std::mutex> lock(s.state_mu);
-  RunStateSnapshot& st = s.state;
-  bool changed = false;
   char iso[kIsoLength];  // assigned into the strings' existing capacity: no allocation per event
   format_iso_ms(created_ms, iso);
-  const std::string_view at(iso, kIsoLength);
-  auto set_status = [&](RunStatus v) {
-    if (st.status != v) {
-      st.status = v;
-      changed = true;
-    }
-    if (is_final(v)) {
-      if (!st.finishedAt) st.finishedAt.emplace();
-      st.finishedAt->assign(at);
-    }
-  };
-  switch (type) {
-    case EventType::worker_started: set_status(RunStatus::running); break;
-    case EventType::step_completed: set_status(RunStatus::completed); break;
-    case EventType::step_failed: set_status(RunStatus::failed); break;
-    case EventType::step_blocked: set_status(RunStatus::blocked); break;
-    case EventType::worker_exited:
-      if (exit_code != kNoExitCode) {
-        st.exitCode = exit_code;
-        changed = true;
-      }
-      break;
-    case EventType::checkpoint_slot_reserved:
-      ++st.checkpointSeq;
-      changed = true;
-      break;
-    default: break;
-  }
-  st.updatedAt.assign(at);
+  const bool changed =
+      apply_lifecycle_event(&s.state, type,
+                            exit_code != kNoExitCode ? std::optional<std::int64_t>(exit_code) : std::nullopt,
+                            std::string_view(iso, kIsoLength));
   if (changed) {
-    ++s.state_gen;
-    s.state_needed_seq = seq;
+    ++s.own.state_gen;
+    s.own.state_needed_seq = seq;
     schedule_state(s);
   }
 }
 
 void Sequencer::emit_event(StreamState& s, EventType type, std::int64_t exit_code, std::int64_t created_ms,
                            std::int64_t push_ns, std::string_view fragment) {
-  std::uint64_t seq = s.next_seq++;
+  std::uint64_t seq = s.own.next_seq++;
   char* line = line_buffer(event_line_bound(fragment.size()));
   std::size_t len = encode_event_line(line, seq, fragment);
   append_line(s, Channel::worker, line, len);
-  ++s.encoded_count[0];
+  ++s.own.encoded_count[0];
   apply_event_to_state(s, type, exit_code, created_ms, seq);
   note_line(s, len, push_ns);
 }
@@ -416,11 +283,11 @@ void Sequencer::process_event(Item& it) {
 // sequencer only numbers it and adds the crc (one channel, chunks.jsonl).
 void Sequencer::process_stored(Item& it) {
   StreamState& s = *it.stream;
-  std::uint64_t seq = s.next_seq++;
+  std::uint64_t seq = s.own.next_seq++;
   char* line = line_buffer(stored_line_bound(it.len));
   std::size_t len = encode_stored_line(line, seq, std::string_view(it.data, it.len));
   append_line(s, Channel::worker, line, len);
-  ++s.encoded_count[0];
+  ++s.own.encoded_count[0];
   note_line(s, len, it.push_ns);
   taken(it);
 }
@@ -428,8 +295,8 @@ void Sequencer::process_stored(Item& it) {
 // ----------------------------------------------------------------- controls
 
 void Sequencer::schedule_state(StreamState& s) {
-  if (!s.state_task_listed) {
-    s.state_task_listed = true;
+  if (!s.own.state_task_listed) {
+    s.own.state_task_listed = true;
     state_pending_.push_back(&s);
   }
 }
@@ -445,21 +312,21 @@ void Sequencer::process_control(Control& c) {
   }
   StreamState& s = *c.stream;
   if (c.op == Control::Op::close_run) {
-    if (s.closed_seq || s.close != nullptr || s.failed.load(std::memory_order_relaxed)) {
+    if (s.own.closed_seq || s.own.close != nullptr || s.failed.load(std::memory_order_relaxed)) {
       // A failed run is closed as it stands; a second close waits for the first.
       c.wait_seq = kAfterClose;
       pending_.push_back(&c);
-      if (!s.closed_seq && s.close == nullptr) {  // failed: nothing more will be written
-        s.closed_seq = true;
+      if (!s.own.closed_seq && s.own.close == nullptr) {  // failed: nothing more will be written
+        s.own.closed_seq = true;
       }
       return;
     }
-    s.close = &c;
-    if (s.expected > c.close_at) take_close(s);
+    s.own.close = &c;
+    if (s.own.expected > c.close_at) take_close(s);
     return;
   }
   if (s.failed.load(std::memory_order_relaxed)) return c.complete(s.error);
-  if (s.closed_seq || s.close != nullptr)
+  if (s.own.closed_seq || s.own.close != nullptr)
     return c.complete(Status(Errc::closed, 0, fmt::format("run {} is closed", s.key)));
   const std::int64_t now_ms = now_unix_ms();
   switch (c.op) {
@@ -476,8 +343,8 @@ void Sequencer::process_control(Control& c) {
         if (p.exitCode) st.exitCode = *p.exitCode;
         // lastEventSeq is the engine's: it is the durable seq at each write.
       }
-      ++s.state_gen;
-      c.wait_state_gen = s.state_gen;
+      ++s.own.state_gen;
+      c.wait_state_gen = s.own.state_gen;
       schedule_state(s);
       pending_.push_back(&c);
       return;
@@ -490,12 +357,12 @@ void Sequencer::process_control(Control& c) {
       std::uint64_t n = 0;
       {
         std::lock_guard<std::mutex> lock(s.state_mu);
-        n = std::max(s.checkpoints, s.state.checkpointSeq) + 1;
+        n = std::max(s.own.checkpoints, s.state.checkpointSeq) + 1;
       }
       Status st = ensure_open(s);
       if (st.ok()) st = s.storage->make_checkpoint(n);
       if (!st.ok()) return c.complete(st);
-      s.checkpoints = n;
+      s.own.checkpoints = n;
       // The event takes the next ticket, so it is sequenced after everything
       // already pushed to the run.
       std::string data = fmt::format(R"({{"slot":{}}})", n);
@@ -529,35 +396,35 @@ void Sequencer::process_control(Control& c) {
 // Every ticket taken before close() is sequenced: flush what producers held
 // back (as U+FFFD with its bytes), then wait for the last wave and state.json.
 void Sequencer::take_close(StreamState& s) {
-  Control& c = *s.close;
-  s.close = nullptr;
+  Control& c = *s.own.close;
+  s.own.close = nullptr;
   // Every ticket before `expected` is sequenced (close_at and any that raced
   // past it); later ones are dropped. Published before the held-back tails
   // below take seqs of their own, and waiters of dropped tickets are woken.
-  s.last_ticket_seq.store(s.base + s.expected - 1, std::memory_order_seq_cst);
+  s.last_ticket_seq.store(s.base + s.own.expected - 1, std::memory_order_seq_cst);
   core_.publish_resolution();
   const std::int64_t now_ms = now_unix_ms();
   for (int ci = 0; ci < 2; ++ci) {
     const Channel ch = ci == 0 ? Channel::stdout_ : Channel::stderr_;
-    for (const StreamState::Carry& held : s.carries[ci]) {
+    for (const SequencerOwned::Carry& held : s.own.carries[ci]) {
       if (s.failed.load(std::memory_order_relaxed)) break;
       emit_chunk(s, ch, now_ms, wall_ns(), held.bytes.data(), held.len);
       open_batch();
     }
-    s.carries[ci].clear();
+    s.own.carries[ci].clear();
   }
-  s.closed_seq = true;
+  s.own.closed_seq = true;
   if (!s.conversation) {  // a conversation has no state.json
     {
       std::lock_guard<std::mutex> lock(s.state_mu);
       s.state.updatedAt = iso_ms(now_ms);
     }
-    ++s.state_gen;
-    s.state_needed_seq = s.next_seq - 1;
+    ++s.own.state_gen;
+    s.own.state_needed_seq = s.own.next_seq - 1;
     schedule_state(s);
   }
-  c.wait_seq = s.next_seq - 1;
-  c.wait_state_gen = s.state_gen;
+  c.wait_seq = s.own.next_seq - 1;
+  c.wait_state_gen = s.own.state_gen;
   pending_.push_back(&c);
 }
 
@@ -582,19 +449,19 @@ void Sequencer::check_pending() {
     bool failed = s.failed.load(std::memory_order_relaxed);
     bool ready;
     if (c->wait_seq == kAfterClose) {  // a second close, or the close of a failed run
-      ready = s.closed.load(std::memory_order_relaxed) || (failed && s.close == nullptr);
+      ready = s.closed.load(std::memory_order_relaxed) || (failed && s.own.close == nullptr);
       if (ready && failed) {
-        if (s.tasks_in_flight > 0) ready = false;
+        if (s.own.tasks_in_flight > 0) ready = false;
         else finish_close(s);
       }
     } else {
       bool durable = s.durable.load(std::memory_order_relaxed) >= c->wait_seq;
       // A checkpoint's state.json generation is known once its event is sequenced.
       if (durable && c->op == Control::Op::reserve_checkpoint && c->wait_state_gen == 0)
-        c->wait_state_gen = s.state_gen;
-      ready = failed || (durable && s.state_written_gen >= c->wait_state_gen);
+        c->wait_state_gen = s.own.state_gen;
+      ready = failed || (durable && s.own.state_written_gen >= c->wait_state_gen);
       if (ready && c->op == Control::Op::close_run) {
-        if (s.tasks_in_flight > 0 || (!failed && s.state_task_listed)) ready = false;
+        if (s.own.tasks_in_flight > 0 || (!failed && s.own.state_task_listed)) ready = false;
         else finish_close(s);
       }
     }
@@ -623,188 +490,34 @@ void Sequencer::fail_stream(StreamState& s, const Status& st) {
   s.error = st;
   s.failed.store(true, std::memory_order_release);
   core_.n_failed_streams.fetch_add(1, std::memory_order_relaxed);
-  for (auto& c : s.out) put_chain(c);
-}
-
-void Sequencer::write_stream(StreamState& s) {
-  s.dirty_listed = false;
-  if (s.failed.load(std::memory_order_relaxed)) {
-    for (auto& c : s.out) put_chain(c);
-    return;
-  }
-  Status st = ensure_open(s);
-  for (int ci = 0; ci < kRunChannels && st.ok(); ++ci) {
-    OutChain& c = s.out[ci];
-    if (c.bytes == 0) continue;
-    std::uint64_t offset = s.size[ci];
-    for (Page* p = c.head; p != nullptr && st.ok();) {
-      iov_.clear();
-      std::size_t chunk_bytes = 0;
-      for (; p != nullptr && iov_.size() < IOV_MAX; p = p->next) {
-        iov_.push_back({p->data, p->used});
-        chunk_bytes += p->used;
-      }
-      st = s.storage->append(static_cast<Channel>(ci), iov_.data(), static_cast<int>(iov_.size()), offset);
-      offset += chunk_bytes;
-    }
-    if (!st.ok()) break;
-    s.size[ci] = offset;
-    s.written_count[ci].store(s.encoded_count[ci], std::memory_order_relaxed);
-    core_.n_bytes.fetch_add(c.bytes, std::memory_order_relaxed);
-    put_chain(c);
-    if (batch_mode() && !s.unsynced[ci]) {
-      s.unsynced[ci] = true;
-      SyncTask t;
-      t.stream = &s;
-      t.channel = ci;
-      next_wave_->tasks.push_back(std::move(t));
-    }
-  }
-  if (!st.ok()) return fail_stream(s, st);
-  const std::uint64_t appended = s.next_seq - 1;
-  s.appended.store(appended, std::memory_order_release);
-  if (batch_mode()) {
-    if (!s.target_listed) {
-      s.target_listed = true;
-      next_wave_->stream_targets.push_back({&s, 0});
-    }
-  } else {  // durability none: acknowledged once written
-    s.durable.store(appended, std::memory_order_release);
-    st = s.storage->write_durable(appended);
-    if (!st.ok()) fail_stream(s, st);
-  }
-}
-
-void Sequencer::write_batch() {
-  for (StreamState* s : dirty_) write_stream(*s);
-  dirty_.clear();
-  core_.n_records.fetch_add(batch_records_, std::memory_order_relaxed);
-  core_.n_batches.fetch_add(1, std::memory_order_relaxed);
-  if (batch_mode()) {
-    for (auto& [s, target] : next_wave_->stream_targets) target = s->appended.load(std::memory_order_relaxed);
-    next_wave_->push_ns.insert(next_wave_->push_ns.end(), batch_push_ns_.begin(), batch_push_ns_.end());
-    next_wave_->release_bytes += batch_release_;
-  } else {
-    acknowledge_now();
-  }
-  batch_push_ns_.clear();
-  batch_release_ = 0;
-  batch_bytes_ = 0;
-  batch_records_ = 0;
-  batch_open_ = false;
-}
-
-// Durability none: a record is acknowledged once written.
-void Sequencer::acknowledge_now() {
-  const std::int64_t now = wall_ns();
-  for (std::int64_t t : batch_push_ns_) core_.ack_latency.record(now - t);
-  core_.release_budget(batch_release_);
-  check_pending();
-  core_.publish_resolution();
-}
-
-void Sequencer::start_wave() {
-  // state.json writes whose records are acknowledged join this wave.
-  std::size_t keep = 0;
-  for (StreamState* s : state_pending_) {
-    bool ready = s->failed.load(std::memory_order_relaxed) ||
-                 s->durable.load(std::memory_order_relaxed) >= s->state_needed_seq;
-    if (!ready || s->failed.load(std::memory_order_relaxed)) {
-      if (!s->failed.load(std::memory_order_relaxed)) state_pending_[keep++] = s;
-      else s->state_task_listed = false;
-      continue;
-    }
-    s->state_task_listed = false;
-    if (Status st = ensure_open(*s); !st.ok()) {  // its idle files may have been closed
-      fail_stream(*s, st);
-      continue;
-    }
-    SyncTask t;
-    t.stream = s;
-    t.channel = -1;
-    {
-      std::lock_guard<std::mutex> lock(s->state_mu);
-      s->state.lastEventSeq = s->durable.load(std::memory_order_relaxed);
-      t.state = s->state;
-    }
-    t.state_gen = s->state_gen;
-    next_wave_->tasks.push_back(std::move(t));
-  }
-  state_pending_.resize(keep);
-  if (next_wave_->empty()) return;
-
-  Wave* w = next_wave_;
-  next_wave_ = (w == waves_[0].get()) ? waves_[1].get() : waves_[0].get();
-  for (SyncTask& t : w->tasks) {
-    ++t.stream->tasks_in_flight;
-    if (t.channel >= 0) t.stream->unsynced[t.channel] = false;
-  }
-  for (auto& st : w->stream_targets) st.first->target_listed = false;
-  in_flight_ = w;
-  w->started_ns = mono_ns();
-  if (w->tasks.empty()) {
-    wave_done(*w);
-    return;
-  }
-  // Files must be open while their sync is in flight (eviction skips them).
-  core_.sync_pool->run(w);
-}
-
-void Sequencer::wave_done(Wave& w) {
-  for (SyncTask& t : w.tasks) {
-    --t.stream->tasks_in_flight;
-    if (!t.result.ok()) {
-      fail_stream(*t.stream, t.result);
-      continue;
-    }
-    if (t.channel >= 0) core_.n_fsyncs.fetch_add(1, std::memory_order_relaxed);
-    else t.stream->state_written_gen = std::max(t.stream->state_written_gen, t.state_gen);
-  }
-  for (auto& [s, target] : w.stream_targets) {
-    if (s->failed.load(std::memory_order_relaxed)) continue;
-    if (target > s->durable.load(std::memory_order_relaxed)) {
-      s->durable.store(target, std::memory_order_release);
-      if (s->storage->files_open()) {
-        Status st = s->storage->write_durable(target);
-        if (!st.ok()) fail_stream(*s, st);
-      }
-    }
-  }
-  const std::int64_t now = wall_ns();
-  for (std::int64_t t : w.push_ns) core_.ack_latency.record(now - t);
-  if (!w.tasks.empty()) core_.n_waves.fetch_add(1, std::memory_order_relaxed);
-  core_.release_budget(w.release_bytes);
-  w.clear();
-  in_flight_ = nullptr;
-  check_pending();
-  core_.publish_resolution();
+  for (auto& c : s.own.out) put_chain(c);
 }
 
 // ---------------------------------------------------------------- the LRU
 
 void Sequencer::lru_unlink(StreamState& s) {
-  if (!s.lru_linked) return;
-  if (s.lru_prev) s.lru_prev->lru_next = s.lru_next; else lru_head_ = s.lru_next;
-  if (s.lru_next) s.lru_next->lru_prev = s.lru_prev; else lru_tail_ = s.lru_prev;
-  s.lru_prev = s.lru_next = nullptr;
-  s.lru_linked = false;
+  if (!s.own.lru_linked) return;
+  if (s.own.lru_prev) s.own.lru_prev->own.lru_next = s.own.lru_next; else lru_head_ = s.own.lru_next;
+  if (s.own.lru_next) s.own.lru_next->own.lru_prev = s.own.lru_prev; else lru_tail_ = s.own.lru_prev;
+  s.own.lru_prev = s.own.lru_next = nullptr;
+  s.own.lru_linked = false;
 }
 
 void Sequencer::lru_touch(StreamState& s) {
-  if (s.lru_linked && lru_tail_ == &s) return;
+  if (s.own.lru_linked && lru_tail_ == &s) return;
   lru_unlink(s);
-  s.lru_prev = lru_tail_;
-  if (lru_tail_) lru_tail_->lru_next = &s; else lru_head_ = &s;
+  s.own.lru_prev = lru_tail_;
+  if (lru_tail_) lru_tail_->own.lru_next = &s; else lru_head_ = &s;
   lru_tail_ = &s;
-  s.lru_linked = true;
+  s.own.lru_linked = true;
 }
 
 void Sequencer::evict_idle() {
   const auto limit = static_cast<std::int64_t>(core_.options.openFileLimit);
   for (StreamState* s = lru_head_; s != nullptr && core_.descriptors.load(std::memory_order_relaxed) > limit;) {
-    StreamState* next = s->lru_next;
-    bool busy = s->tasks_in_flight > 0 || s->dirty_listed || s->target_listed || s->state_task_listed ||
-                s->unsynced[0] || s->unsynced[1] || s->unsynced[2];
+    StreamState* next = s->own.lru_next;
+    bool busy = s->own.tasks_in_flight > 0 || s->own.dirty_listed || s->own.target_listed || s->own.state_task_listed ||
+                s->own.unsynced[0] || s->own.unsynced[1] || s->own.unsynced[2];
     if (!busy && s->storage->files_open()) {
       core_.descriptors.fetch_sub(s->storage->descriptor_count(), std::memory_order_relaxed);
       s->storage->close_files();
@@ -813,8 +526,6 @@ void Sequencer::evict_idle() {
     s = next;
   }
 }
-
-}  // namespace
 
 void run_sequencer(EngineCore& core) {
   Sequencer seq(core);

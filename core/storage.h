@@ -68,9 +68,19 @@ class RunStorage {
   virtual std::string describe(Channel channel) const = 0;
 };
 
+/// The file systems the engine writes to: the runs root's and the
+/// conversations root's (they may be one).
+enum class Volume : std::uint8_t { runs, conversations };
+
 class Storage {
  public:
   virtual ~Storage() = default;
+  /// Sync thread: one syncfs of the volume's file system, which makes every
+  /// channel file written on it before the call durable, as RunStorage::sync
+  /// of each would. A failure cannot be pinned on one file: the caller
+  /// fail-stops every stream with bytes written there and not yet durable.
+  /// REQUIRES: conversations only once a conversation was opened.
+  virtual Status sync_volume(Volume volume) = 0;
   /// Any thread: creates or recovers the run folder of meta.taskId/meta.runId.
   /// REQUIRES: ids validated.
   virtual Result<std::unique_ptr<RunStorage>> open_run(const RunMetadata& meta, RecoveredStream* out) = 0;

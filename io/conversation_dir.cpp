@@ -63,7 +63,7 @@ Result<RecoveredConversation> open_conversation_dir(Dir& root, std::string_view 
   Dir& dir = *f.dir;
   RUNLOG_RETURN_IF_ERROR(dir.open_file(kChunksFileName, OpenMode::create, opts.file_mode).get(f.channel[0]));
   RUNLOG_RETURN_IF_ERROR(dir.open_file(kDurableFile, OpenMode::create, opts.file_mode).get(f.durable_seq));
-  RUNLOG_RETURN_IF_ERROR(f.durable_seq->lock_exclusive());
+  RUNLOG_RETURN_IF_ERROR(lock_writer(*f.durable_seq, "conversation"));
 
   File& chunks = *f.channel[0];
   File* channels[1] = {&chunks};
@@ -78,8 +78,10 @@ Result<RecoveredConversation> open_conversation_dir(Dir& root, std::string_view 
     return calls.apply(std::string_view(line).substr(0, line.size() - 1),
                        chunks.path() + ":" + std::to_string(rec.offset));
   };
+  std::uint64_t floor = 0;
+  RUNLOG_RETURN_IF_ERROR(read_floor(dir, f.durable_seq.get()).get(floor));
   RecoveryPlan plan;
-  RUNLOG_RETURN_IF_ERROR(plan_recovery(channels, visit).get(plan));
+  RUNLOG_RETURN_IF_ERROR(plan_recovery(channels, floor, visit).get(plan));
   RUNLOG_RETURN_IF_ERROR(apply_recovery_plan(channels, plan, &out.repairs));
   RUNLOG_RETURN_IF_ERROR(dir.sync());
   RUNLOG_RETURN_IF_ERROR(root.sync());

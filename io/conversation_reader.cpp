@@ -37,7 +37,14 @@ bool is_conversation_dir(const std::string& path, Fs* fs) {
   auto dir = fs->open_root(path, false, 0);
   if (!dir.ok()) return false;
   auto has = dir.value()->exists(kChunks);
-  return has.ok() && has.value();
+  if (!has.ok() || !has.value()) return false;
+  // A folder that holds a run's files too is no conversation: find_sources()
+  // names it as an error instead of hiding the run.
+  for (const char* run_file : {"meta.json", "state.json", "worker.jsonl", "stdout.jsonl", "stderr.jsonl"}) {
+    auto also = dir.value()->exists(run_file);
+    if (!also.ok() || also.value()) return false;
+  }
+  return true;
 }
 
 Result<ConversationRead> read_conversation(const std::string& path, std::uint64_t after, Fs* fs) {
@@ -64,6 +71,15 @@ Result<ConversationRead> read_conversation(const std::string& path, std::uint64_
   }
   std::unique_ptr<File> file;
   RUNLOG_RETURN_IF_ERROR(dir->open_file(kChunks, OpenMode::read_only, 0).get(file));
+  // Recovery's verdict first (io/recovery.h, with the floor): the reader
+  // gives the same answer on the same bytes as opening the conversation.
+  {
+    std::uint64_t floor = 0;
+    RUNLOG_RETURN_IF_ERROR(read_floor(*dir, durable.get()).get(floor));
+    File* files[1] = {file.get()};
+    RecoveryPlan plan;
+    RUNLOG_RETURN_IF_ERROR(plan_recovery(files, floor).get(plan));
+  }
   std::uint64_t size = 0;
   RUNLOG_RETURN_IF_ERROR(file->size().get(size));
   out.data.resize(size);

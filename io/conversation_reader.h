@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "io/fs.h"
+#include "fs.h"  // installed beside it, as <runlog/io/fs.h>
 #include "runlog/status.h"
 
 namespace runlog::io {
@@ -46,7 +46,8 @@ struct ConversationRead {
   std::vector<std::string> notes;    ///< torn tail ignored, hole, durable cap
 };
 
-/// Whether `path` is a conversation folder (it holds chunks.jsonl).
+/// Whether `path` is a conversation folder (it holds chunks.jsonl and none of a
+/// run's files: a folder with both is an error that find_sources() names).
 bool is_conversation_dir(const std::string& path, Fs* fs = nullptr);
 
 /// Reads <dir>/chunks.jsonl: the entries with seq > after, as above. `fs`

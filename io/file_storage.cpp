@@ -1,11 +1,11 @@
-// io/file_storage.cpp — the engine's Storage over the file-system seam, and
-// Engine::open(), which wires the two together.
+// io/file_storage.cpp — the engine's Storage (core/storage.h) over the
+// file-system seam. Engine::open() wires it to the engine (wiring/engine_open.cpp).
 #include <fmt/format.h>
 
 #include <mutex>
 
-#include "core/engine_internal.h"
 #include "core/storage.h"
+#include "io/file_storage.h"
 #include "io/conversation_dir.h"
 #include "io/fs.h"
 #include "io/run_dir.h"
@@ -73,6 +73,17 @@ class FileStorage final : public detail::Storage {
   FileStorage(std::unique_ptr<Dir> root, LayoutOptions layout, std::shared_ptr<Fs> fs, std::string conv_root)
       : root_(std::move(root)), layout_(layout), fs_(std::move(fs)), conv_root_path_(std::move(conv_root)) {}
 
+  Status sync_volume(detail::Volume volume) override {
+    if (volume == detail::Volume::runs) return root_->sync_filesystem();
+    Dir* conv = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(conv_mu_);
+      conv = conv_root_.get();
+    }
+    if (conv == nullptr) return Status::Invalid("syncfs of the conversations root before it was opened");
+    return conv->sync_filesystem();
+  }
+
   Result<std::unique_ptr<detail::RunStorage>> open_conversation(const std::string& id,
                                                                 detail::RecoveredStream* out) override {
     Dir* root = nullptr;
@@ -126,18 +137,11 @@ class FileStorage final : public detail::Storage {
 };
 
 }  // namespace
-}  // namespace io
 
-Result<std::unique_ptr<Engine>> Engine::open(Options options) {
-  RUNLOG_RETURN_IF_ERROR(validate_options(options));
-  if (!options.fs) options.fs = io::posix_fs();
-  auto root = options.fs->open_root(options.runsRoot, true, options.dirMode);
-  if (!root.ok()) return root.status();
-  io::LayoutOptions layout{options.dirMode, options.fileMode};
-  auto storage = std::make_unique<io::FileStorage>(std::move(root).value(), layout, options.fs,
-                                                   options.conversationsRoot);
-  auto core = std::make_unique<detail::EngineCore>(std::move(options), std::move(storage));
-  return std::unique_ptr<Engine>(new Engine(std::move(core)));
+std::unique_ptr<detail::Storage> file_storage(std::unique_ptr<Dir> runs_root, LayoutOptions layout,
+                                              std::shared_ptr<Fs> fs, std::string conversations_root) {
+  return std::make_unique<FileStorage>(std::move(runs_root), layout, std::move(fs), std::move(conversations_root));
 }
 
+}  // namespace io
 }  // namespace runlog

@@ -87,6 +87,13 @@ class Dir {
                                                   bool* created = nullptr) = 0;
   /// fsync of the directory itself: makes its entries (creations, renames) durable.
   virtual Status sync() = 0;
+  /// syncfs(2) of the file system this folder is on: every file's data and
+  /// size written before the call reach the disk, as fdatasync of each would
+  /// (one device flush for any number of files). Folder entries are not
+  /// promised: sync() them. A failure cannot be pinned on one file (Linux
+  /// reports it once per file system and marks the failed pages clean):
+  /// callers must fail-stop every file written since its last sync.
+  virtual Status sync_filesystem() = 0;
   /// Atomic rename within this directory (renameat).
   virtual Status rename(std::string_view from, std::string_view to) = 0;
   /// Removes a file (unlinkat). Missing is not an error.

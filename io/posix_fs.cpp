@@ -118,7 +118,7 @@ class PosixFile final : public File {
     if (::fcntl(fd_, F_OFD_SETLK, &lk) == 0) return Status::OK();
     int e = errno;
     if (e == EAGAIN || e == EACCES)
-      return Status(Errc::refused, e, "lock " + path_ + ": the run is open in another writer");
+      return Status(Errc::refused, e, "lock " + path_ + ": held by another writer");
     return Status::FromErrno(e, "lock " + path_);
   }
 
@@ -275,6 +275,10 @@ class PosixDir final : public Dir {
 
   Status sync() override {
     if (::fsync(fd_) != 0) return Status::FromErrno(errno, "fsync " + path_);
+    return Status::OK();
+  }
+  Status sync_filesystem() override {
+    if (::syncfs(fd_) != 0) return Status::FromErrno(errno, "syncfs " + path_);
     return Status::OK();
   }
 

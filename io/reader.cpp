@@ -132,43 +132,15 @@ bool parse_seq_digits(const char* p, std::size_t avail, std::uint64_t* seq, int*
 }
 
 struct ByteTables {
-  std::uint8_t hex[256];  // lowercase hex digit value, 0xFF otherwise
-  bool b64[256];          // the base64 alphabet and '='
-  constexpr ByteTables() : hex(), b64() {
-    for (int i = 0; i < 256; ++i) {
-      hex[i] = 0xFF;
-      b64[i] = false;
-    }
-    for (int i = 0; i < 10; ++i) hex['0' + i] = static_cast<std::uint8_t>(i);
-    for (int i = 0; i < 6; ++i) hex['a' + i] = static_cast<std::uint8_t>(10 + i);
+  bool b64[256];  // the base64 alphabet and '='
+  constexpr ByteTables() : b64() {
+    for (int i = 0; i < 256; ++i) b64[i] = false;
     for (int i = 0; i < 26; ++i) b64['A' + i] = b64['a' + i] = true;
     for (int i = 0; i < 10; ++i) b64['0' + i] = true;
     for (unsigned char c : {'+', '/', '='}) b64[c] = true;
   }
 };
 constexpr ByteTables kTables;
-
-// 8 lowercase hex digits, without branches per digit (CRCs are random).
-inline bool parse_hex8(const char* in, std::uint32_t* out) {
-  std::uint32_t v = 0;
-  std::uint8_t bad = 0;
-  for (int i = 0; i < 8; ++i) {
-    const std::uint8_t d = kTables.hex[static_cast<unsigned char>(in[i])];
-    bad |= d;
-    v = v << 4 | (d & 0xF);
-  }
-  if (bad & 0xF0) return false;
-  *out = v;
-  return true;
-}
-
-inline void format_hex8(std::uint32_t v, char* out) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  for (int i = 7; i >= 0; --i) {
-    out[i] = kDigits[v & 15];
-    v >>= 4;
-  }
-}
 
 // CRC32C of three buffers at once: three independent chains keep the crc32
 // unit busy (one chain waits 3 cycles per 8 bytes).
@@ -294,15 +266,15 @@ Bad decode_line(Doc& doc, const char* p, std::size_t n, int fixed, bool check_cr
       *crc_deferred = true;
     } else if (check_crc) {
       char hex[8];
-      format_hex8(crc32c(p, n - kCrcTail), hex);
+      crc32c_hex(crc32c(p, n - kCrcTail), hex);
       if (std::memcmp(hex, p + n - 10, 8) != 0) {
         std::uint32_t stored = 0;
-        if (!parse_hex8(p + n - 10, &stored)) return {"is not 8 lowercase hex digits", F(Field::crc)};
+        if (!parse_crc32c_hex(p + n - 10, &stored)) return {"is not 8 lowercase hex digits", F(Field::crc)};
         return {kBadCrc};
       }
     } else {
       std::uint32_t stored = 0;
-      if (!parse_hex8(p + n - 10, &stored)) return {"is not 8 lowercase hex digits", F(Field::crc)};
+      if (!parse_crc32c_hex(p + n - 10, &stored)) return {"is not 8 lowercase hex digits", F(Field::crc)};
     }
     own = true;
   }
@@ -414,17 +386,10 @@ Bad decode_line(Doc& doc, const char* p, std::size_t n, int fixed, bool check_cr
   return {};
 }
 
-// A valid record by the reader's rules, for the torn-tail test: runlog's own
-// line (check_line), or a foreign line (no crc suffix) that is a JSON object
-// with a whole-number seq.
+// A valid record by the one rule of io/recovery.h (runlog's own line, or a
+// line of another implementation), for the torn-tail test.
 bool line_is_record(std::string_view line_nl, simdjson::dom::parser& parser) {
-  if (check_line(line_nl).valid) return true;
-  std::string_view line = line_nl.substr(0, line_nl.size() - 1);
-  if (line.size() >= kCrcTail && line.substr(line.size() - kCrcTail, 8) == ",\"crc\":\"") return false;
-  simdjson::dom::element el;
-  if (parser.parse(line.data(), line.size(), true).get(el)) return false;
-  std::uint64_t seq = 0;
-  return !el["seq"].get_uint64().get(seq) && seq > 0;
+  return check_record_line(line_nl, parser).valid;
 }
 
 // Whether a single-line document was read to its end (nothing after the object).
@@ -489,6 +454,7 @@ struct Cursor {
   std::uint64_t consumed_seq = 0;
   bool eof = false;   // the last read reached the end of the file
   bool done = false;  // a torn tail ends it
+  std::uint64_t torn_at = UINT64_MAX;  // file offset of the torn tail that ended it
   Status error;       // corruption, served when the merge gets there
 
   bool exhausted() const { return pos == recs.size(); }
@@ -515,6 +481,8 @@ struct LogReader::Impl {
   std::uint64_t emitted = 0;
   bool hole = false;
   bool limit_hit = false;
+  std::uint64_t state_floor = 0;  // state.json's lastEventSeq
+  std::uint64_t open_floor = 0;   // W when the stream was opened
   Cursor* run_cursor = nullptr;  // next()'s fast path: this channel, while its seqs stay below run_limit
   std::uint64_t run_limit = 0;
   bool became_live = false;
@@ -603,7 +571,27 @@ struct LogReader::Impl {
     RUNLOG_RETURN_IF_ERROR(st);
     std::string_view s;
     if (!el["status"].get_string().get(s)) ctx.status = parse_status(s);
+    std::uint64_t last = 0;
+    if (!el["lastEventSeq"].get_uint64().get(last)) state_floor = last;
     return Status::OK();
+  }
+
+  // SPEC "Recovery": the records 1..W (W = max(durable.seq, lastEventSeq) as
+  // read at open) were acknowledged; a run of runlog's that ends, or stops at a
+  // hole, below W has lost one of them: corruption, as recovery says.
+  Status check_floor(std::uint64_t last) {
+    if (!gap_rule || ctx.live) return Status::OK();
+    const std::uint64_t w = std::max(open_floor, filter.after);
+    if (last >= w) return Status::OK();
+    std::string where = source.dir;
+    for (const Cursor& c : cur)
+      if (c.torn_at != UINT64_MAX) {
+        where = fmt::format("{}:{}: damaged tail", c.path, c.torn_at);
+        break;
+      }
+    return fail(Status::Corruption(fmt::format("{}: seq {} is missing, though seq {} was acknowledged (durable.seq / "
+                                               "state.json)",
+                                               where, last + 1, open_floor)));
   }
 
   // Opens durable.seq (when it exists and is not open yet), asks whether a
@@ -680,6 +668,7 @@ struct LogReader::Impl {
     c.last_seq = c.consumed_seq;
     c.eof = false;
     c.done = false;
+    c.torn_at = UINT64_MAX;
     c.error = Status::OK();
   }
 
@@ -783,6 +772,7 @@ struct LogReader::Impl {
     std::uint64_t size = off;
     (void)c.file->size().get(size);
     c.done = true;
+    c.torn_at = off;
     note(fmt::format("{}: ignored a torn tail of {} bytes at offset {} ({})", c.path, size - off, off, what));
     return Status::OK();
   }
@@ -841,7 +831,7 @@ struct LogReader::Impl {
         crc32c_x3(p, n, crc);
         for (int k = 0; k < 3 && bad == pending.size(); ++k) {
           char hex[8];
-          format_hex8(crc[k], hex);
+          crc32c_hex(crc[k], hex);
           if (std::memcmp(hex, p[k] + n[k] + 8, 8) != 0) bad = i + k;
         }
       }
@@ -851,7 +841,7 @@ struct LogReader::Impl {
       const char* p = b + pending[i].off;
       const std::size_t n = pending[i].len - kCrcTail;
       char hex[8];
-      format_hex8(crc32c(p, n), hex);
+      crc32c_hex(crc32c(p, n), hex);
       if (std::memcmp(hex, p + n + 8, 8) != 0) bad = i;
     }
     if (bad == pending.size()) return Status::OK();
@@ -918,7 +908,7 @@ struct LogReader::Impl {
               c.recs.pop_back();
               if (deferred) {  // damage in an own line: its crc says it best
                 char hex[8];
-                format_hex8(crc32c(b + p, n - kCrcTail), hex);
+                crc32c_hex(crc32c(b + p, n - kCrcTail), hex);
                 if (std::memcmp(hex, b + p + n - 10, 8) != 0) bad = Bad{kBadCrc};
               }
               next = p;
@@ -988,6 +978,7 @@ struct LogReader::Impl {
     }
     c.done = true;
     c.parsed = p;
+    c.torn_at = c.base + p;
     note(fmt::format("{}: ignored a torn tail of {} bytes at offset {} (no final newline)", c.path, n, c.base + p));
     return Status::OK();
   }
@@ -1323,7 +1314,7 @@ struct LogReader::Impl {
       if (restart) continue;
       // The damaged channel might hold the next seq, unless another one does.
       if (damaged && (!gap_rule || best < 0 || best_seq != expected || best_seq <= filter.after)) return fail(*damaged);
-      if (best < 0) return Status::OK();
+      if (best < 0) return check_floor(expected - 1);
       if (ctx.live && best_seq > ctx.durable_seq) return Status::OK();
       Cursor& c = cur[static_cast<std::size_t>(best)];
       const Rec& r = c.recs[c.pos];
@@ -1339,6 +1330,7 @@ struct LogReader::Impl {
         for (Cursor& other : cur) {  // damage found ahead explains the hole better
           if (!other.error.ok()) return fail(other.error);
         }
+        RUNLOG_RETURN_IF_ERROR(check_floor(expected - 1));
         hole = true;
         note(fmt::format("{}: stopped after seq {}: seq {} is missing (what lies past a hole was never acknowledged)",
                          source.dir, expected - 1, expected));
@@ -1380,9 +1372,11 @@ struct LogReader::Impl {
     Result<std::unique_ptr<Dir>> d = fs->open_root(src.dir, false, 0);
     if (!d.ok()) return d.status();
     dir = std::move(d).value();
+    state_floor = 0;
     RUNLOG_RETURN_IF_ERROR(load_durable());
     RUNLOG_RETURN_IF_ERROR(load_meta());
     RUNLOG_RETURN_IF_ERROR(load_state());
+    open_floor = std::max(ctx.has_durable_file ? ctx.durable_seq : 0, state_floor);
 
     const std::size_t ncur = src.kind == SourceKind::run ? kRunChannels : 1;
     cur.resize(ncur);
@@ -1437,34 +1431,50 @@ std::uint64_t LogReader::last_seq() const noexcept { return impl_->last_served; 
 
 namespace {
 
-bool is_run_dir(Dir& d) {
-  // A conversation folder has durable.seq too; chunks.jsonl tells it apart (it is read
-  // by io/conversation_reader.h, not here).
-  if (Result<bool> conv = d.exists("chunks.jsonl"); conv.ok() && conv.value()) return false;
-  static constexpr const char* kMarks[] = {"meta.json", "durable.seq", "worker.jsonl", "stdout.jsonl", "stderr.jsonl"};
-  for (const char* m : kMarks) {
-    Result<bool> e = d.exists(m);
-    if (e.ok() && e.value()) return true;
+// Whether a folder holds a run. A conversation folder (chunks.jsonl) is not
+// one (io/conversation_reader.h reads it); a folder that holds both a
+// conversation and a run's own files is an error, never a hidden run.
+Result<bool> is_run_dir(Dir& d) {
+  bool conversation = false;
+  RUNLOG_RETURN_IF_ERROR(d.exists("chunks.jsonl").get(conversation));
+  static constexpr const char* kRunFiles[] = {"meta.json", "state.json", "worker.jsonl", "stdout.jsonl", "stderr.jsonl"};
+  for (const char* m : kRunFiles) {
+    bool e = false;
+    RUNLOG_RETURN_IF_ERROR(d.exists(m).get(e));
+    if (!e) continue;
+    if (conversation)
+      return Status::Corruption(d.path() + ": holds both a conversation (chunks.jsonl) and a run (" + m +
+                                "); which one it is cannot be told");
+    return true;
   }
-  return false;
+  if (conversation) return false;
+  bool durable = false;
+  RUNLOG_RETURN_IF_ERROR(d.exists("durable.seq").get(durable));
+  return durable;
 }
 
 std::string join_path(const std::string& a, const std::string& b) {
   return a.empty() || a.back() == '/' ? a + b : a + "/" + b;
 }
 
-// The sub-folders of d (symlinks and other entries skipped), sorted.
-std::vector<std::pair<std::string, std::unique_ptr<Dir>>> sub_dirs(Dir& d) {
-  std::vector<std::pair<std::string, std::unique_ptr<Dir>>> out;
-  Result<std::vector<std::string>> names = d.list();
-  if (!names.ok()) return out;
-  std::vector<std::string> sorted = std::move(names).value();
-  std::sort(sorted.begin(), sorted.end());
-  for (const std::string& n : sorted) {
-    Result<std::unique_ptr<Dir>> sub = d.open_dir(n, false, 0);
-    if (sub.ok()) out.emplace_back(n, std::move(sub).value());
+// Calls fn(name, dir) for each sub-folder of d in name order, one open at a
+// time (descriptors stay bounded whatever the number of runs). Entries that
+// are not folders, symlinks included, are skipped; a folder that cannot be
+// listed or opened is an error naming it.
+template <class Fn>
+Status for_each_sub_dir(Dir& d, Fn&& fn) {
+  std::vector<std::string> names;
+  if (Status st = d.list().get(names); !st.ok())
+    return Status(st.code(), st.sys_errno(), "cannot list " + d.path() + ": " + st.message());
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names) {
+    std::unique_ptr<Dir> sub;
+    Status st = d.open_dir(n, false, 0).get(sub);
+    if (st.code() == Errc::refused || st.code() == Errc::not_found) continue;  // not a folder, or gone
+    if (!st.ok()) return st;
+    RUNLOG_RETURN_IF_ERROR(fn(n, *sub));
   }
-  return out;
+  return Status::OK();
 }
 
 }  // namespace
@@ -1497,22 +1507,38 @@ Result<std::vector<Source>> find_sources(const std::string& path, Fs* fs) {
     s.dir = std::move(dir);
     return s;
   };
-  if (is_run_dir(d)) {
+  bool run = false;
+  RUNLOG_RETURN_IF_ERROR(is_run_dir(d).get(run));
+  if (run) {
     out.push_back(run_source(path));
     return out;
   }
-  auto children = sub_dirs(d);
+  // A task folder (runs below it), or a runs root (tasks, then runs).
   bool task_folder = false;
-  for (auto& [name, sub] : children) {
-    if (is_run_dir(*sub)) {
+  std::vector<std::string> tasks;
+  Status listed = for_each_sub_dir(d, [&](const std::string& name, Dir& sub) -> Status {
+    bool is_run = false;
+    RUNLOG_RETURN_IF_ERROR(is_run_dir(sub).get(is_run));
+    if (is_run) {
       task_folder = true;
       out.push_back(run_source(join_path(path, name)));
+    } else {
+      tasks.push_back(name);
     }
-  }
+    return Status::OK();
+  });
+  if (!listed.ok()) return listed;
   if (task_folder) return out;
-  for (auto& [task, sub] : children) {
-    for (auto& [run, rd] : sub_dirs(*sub))
-      if (is_run_dir(*rd)) out.push_back(run_source(join_path(join_path(path, task), run)));
+  for (const std::string& task : tasks) {
+    std::unique_ptr<Dir> sub;
+    RUNLOG_RETURN_IF_ERROR(d.open_dir(task, false, 0).get(sub));
+    Status runs = for_each_sub_dir(*sub, [&](const std::string& run_name, Dir& rd) -> Status {
+      bool is_run = false;
+      RUNLOG_RETURN_IF_ERROR(is_run_dir(rd).get(is_run));
+      if (is_run) out.push_back(run_source(join_path(join_path(path, task), run_name)));
+      return Status::OK();
+    });
+    if (!runs.ok()) return runs;
   }
   return out;
 }

@@ -76,7 +76,7 @@
 #include <string_view>
 #include <vector>
 
-#include "io/fs.h"
+#include "fs.h"  // installed beside it, as <runlog/io/fs.h>
 #include "runlog/status.h"
 #include "runlog/types.h"
 
@@ -323,8 +323,9 @@ Result<RunSummary> summarize(LogReader& reader, const Source& source);
 /// The JSON object `runlog summary` prints (no '\n'): totalEntries, lastSeq,
 /// lifecycleEventCount, stdoutChunkCount, stderrChunkCount, firstCreatedAt,
 /// lastCreatedAt (null when empty), bytes {worker, stdout, stderr}, live,
-/// durableSeq (null without durable.seq), meta and state (the objects as on
-/// disk, null when missing).
+/// abandoned (is_abandoned(): no writer, yet prepared or running), durableSeq
+/// (null without durable.seq), meta and state (the objects as on disk, null
+/// when missing).
 std::string summary_json(const RunSummary& summary, const RunContext& ctx);
 
 // ---------------------------------------------------------------------------

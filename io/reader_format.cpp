@@ -9,6 +9,7 @@
 #include "core/base64.h"
 #include "core/utf8.h"
 #include "io/reader.h"
+#include "io/run_dir.h"
 
 namespace runlog::io {
 namespace {
@@ -250,6 +251,7 @@ std::string summary_json(const RunSummary& s, const RunContext& ctx) {
   str_or_null(s.last_created_at);
   fmt::format_to(std::back_inserter(out), ",\"bytes\":{{\"worker\":{},\"stdout\":{},\"stderr\":{}}},\"live\":{}",
                  s.bytes[0], s.bytes[1], s.bytes[2], ctx.live ? "true" : "false");
+  out += ctx.status && is_abandoned(ctx.live, *ctx.status) ? ",\"abandoned\":true" : ",\"abandoned\":false";
   out += ",\"durableSeq\":";
   out += ctx.has_durable_file ? std::to_string(ctx.durable_seq) : "null";
   out += ",\"meta\":";

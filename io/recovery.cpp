@@ -10,6 +10,8 @@
 #include <utility>
 
 #include "core/crc32c.h"
+#include "core/lifecycle.h"
+#include "io/run_dir.h"
 
 namespace runlog::io {
 namespace {
@@ -78,6 +80,12 @@ const char* parse_head(const char* head, std::size_t n, std::uint64_t* seq) noex
   return "";
 }
 
+// `,"xxx":"xxxxxxxx"}\n` by its structural bytes (19 bytes at t).
+bool own_shape_at(const char* t) noexcept {
+  return t[0] == ',' && t[1] == '"' && t[5] == '"' && t[6] == ':' && t[7] == '"' && t[16] == '"' && t[17] == '}' &&
+         t[18] == '\n';
+}
+
 // Validates one line fed in pieces: keeps a running CRC over all but the last
 // kCrcSuffixBytes bytes, the first kHeadBytes bytes and the last
 // kCrcSuffixBytes bytes. Constant memory whatever the line length.
@@ -123,6 +131,11 @@ class LineValidator {
     return tail_len_ == kCrcSuffixBytes && std::memcmp(tail_, kCrcKey.data(), kCrcKey.size()) == 0 &&
            tail_[16] == '"' && tail_[17] == '}' && tail_[18] == '\n' &&
            parse_crc32c_hex(tail_ + kCrcKey.size(), stored);
+  }
+
+  // Whether the line fed so far ends like runlog's own (has_own_suffix_shape).
+  bool own_shape() const noexcept {
+    return tail_len_ == kCrcSuffixBytes && own_shape_at(tail_);
   }
 
   // The verdict on the line fed so far, which ends with its '\n'.
@@ -192,6 +205,45 @@ class BytesFile final : public File {
 };
 
 }  // namespace
+
+bool has_own_suffix_shape(std::string_view line) noexcept {
+  return line.size() >= kCrcSuffixBytes && own_shape_at(line.data() + line.size() - kCrcSuffixBytes);
+}
+
+bool is_foreign_record(std::string_view line, simdjson::dom::parser& parser, std::uint64_t* seq) {
+  if (!line.empty() && line.back() == '\n') {
+    if (has_own_suffix_shape(line)) return false;
+    line.remove_suffix(1);
+  } else if (line.size() + 1 >= kCrcSuffixBytes) {
+    // Same shape test without the '\n'.
+    const char* t = line.data() + line.size() - (kCrcSuffixBytes - 1);
+    if (t[0] == ',' && t[1] == '"' && t[5] == '"' && t[6] == ':' && t[7] == '"' && t[16] == '"' && t[17] == '}')
+      return false;
+  }
+  if (line.find('\n') != std::string_view::npos) return false;  // two lines run together
+  simdjson::dom::element el;
+  if (parser.parse(line.data(), line.size(), true).get(el)) return false;
+  simdjson::dom::object obj;
+  if (el.get_object().get(obj)) return false;
+  std::uint64_t v = 0;
+  if (obj["seq"].get_uint64().get(v) || v == 0) return false;
+  if (obj["crc"].error() != simdjson::NO_SUCH_FIELD) return false;
+  *seq = v;
+  return true;
+}
+
+LineVerdict check_record_line(std::string_view line, simdjson::dom::parser& parser) {
+  LineVerdict v = check_line(line);
+  if (v.valid || line.empty() || line.back() != '\n') return v;
+  std::uint64_t seq = 0;
+  if (is_foreign_record(line, parser, &seq)) {
+    v.valid = true;
+    v.foreign = true;
+    v.seq = seq;
+    v.what = "";
+  }
+  return v;
+}
 
 LineVerdict check_line(std::string_view line) noexcept {
   LineVerdict v;
@@ -274,11 +326,37 @@ struct ChannelScanner::Impl {
         if (!out->verdict.valid) {
           out->has_crc_suffix = v.crc_suffix(&out->stored_crc);
           out->covered_crc = v.covered_crc();
+          if (!v.own_shape()) RUNLOG_RETURN_IF_ERROR(check_foreign(out));
         }
         *got = true;
         return Status::OK();
       }
     }
+  }
+
+  // A line that is not runlog's own and does not end like one: a record of
+  // another implementation when is_foreign_record() says so. Such lines are
+  // rare in runlog's own files (only damage makes them), so the line is read
+  // again whole rather than kept.
+  Status check_foreign(Line* ln) {
+    // Memory stays bounded: a longer "line" (garbage without a newline for
+    // that long) is damage, whoever wrote it.
+    constexpr std::uint64_t kMaxForeignLine = std::uint64_t{64} << 20;
+    if (ln->length > kMaxForeignLine) return Status::OK();
+    if (!parser) parser = std::make_unique<simdjson::dom::parser>();
+    if (ln->offset >= buf_base) {
+      const char* p = buf.data() + (ln->offset - buf_base);
+      std::uint64_t seq = 0;
+      if (is_foreign_record(std::string_view(p, static_cast<std::size_t>(ln->length)), *parser, &seq))
+        ln->verdict = LineVerdict{true, true, seq, ""};
+      return Status::OK();
+    }
+    whole.resize(static_cast<std::size_t>(ln->length));
+    std::size_t n = 0;
+    RUNLOG_RETURN_IF_ERROR(file.pread(whole.data(), whole.size(), ln->offset, &n));
+    std::uint64_t seq = 0;
+    if (n == whole.size() && is_foreign_record(whole, *parser, &seq)) ln->verdict = LineVerdict{true, true, seq, ""};
+    return Status::OK();
   }
 
   // An invalid line can hide a valid record that ends where it ends: when
@@ -335,6 +413,8 @@ struct ChannelScanner::Impl {
   File& file;
   std::vector<char> buf;
   std::vector<char> rescan;  // for find_embedded(), made on first use
+  std::unique_ptr<simdjson::dom::parser> parser;  // for check_foreign(), made on first use
+  std::string whole;                              // a line read again whole
   std::uint64_t buf_base = 0;  // file offset of buf[0]
   std::size_t buf_len = 0;
   std::size_t buf_pos = 0;
@@ -365,7 +445,7 @@ Status ChannelScanner::next(ScannedRecord* rec, bool* have) {
       s.done = true;
       return Status::OK();
     }
-    ScannedRecord later{ln.verdict.seq, ln.offset, ln.length};
+    ScannedRecord later{ln.verdict.seq, ln.offset, ln.length, ln.verdict.foreign};
     if (!ln.verdict.valid) {
       if (!s.damaged) {
         s.damaged = true;
@@ -390,7 +470,7 @@ Status ChannelScanner::next(ScannedRecord* rec, bool* have) {
     }
     s.last_seq = ln.verdict.seq;
     s.last_offset = ln.offset;
-    *rec = ScannedRecord{ln.verdict.seq, ln.offset, ln.length};
+    *rec = ScannedRecord{ln.verdict.seq, ln.offset, ln.length, ln.verdict.foreign};
     *have = true;
     return Status::OK();
   }
@@ -404,7 +484,7 @@ File& ChannelScanner::file() const noexcept { return impl_->file; }
 // ---------------------------------------------------------------------------
 // The merge
 
-Result<RecoveryPlan> plan_recovery(std::span<File* const> files, const RecordVisitor& visit,
+Result<RecoveryPlan> plan_recovery(std::span<File* const> files, std::uint64_t floor, const RecordVisitor& visit,
                                    std::size_t chunk_bytes) {
   struct Cursor {
     std::unique_ptr<ChannelScanner> scanner;
@@ -413,6 +493,7 @@ Result<RecoveryPlan> plan_recovery(std::span<File* const> files, const RecordVis
   };
   std::vector<Cursor> cur(files.size());
   RecoveryPlan plan;
+  plan.floor = floor;
   plan.channels.resize(files.size());
   for (std::size_t i = 0; i < files.size(); ++i) {
     cur[i].scanner = std::make_unique<ChannelScanner>(*files[i], chunk_bytes);
@@ -436,6 +517,7 @@ Result<RecoveryPlan> plan_recovery(std::span<File* const> files, const RecordVis
     if (found == files.size()) break;
     if (visit) RUNLOG_RETURN_IF_ERROR(visit(found, cur[found].head));
     ++plan.channels[found].records;
+    if (cur[found].head.foreign) ++plan.channels[found].foreign;
     n = expected;
     RUNLOG_RETURN_IF_ERROR(cur[found].scanner->next(&cur[found].head, &cur[found].has));
     if (n == std::numeric_limits<std::uint64_t>::max()) break;
@@ -462,17 +544,70 @@ Result<RecoveryPlan> plan_recovery(std::span<File* const> files, const RecordVis
     }
     cut.size = c.scanner->size();
   }
+
+  // The floor: every record 1..W was acknowledged; none may be cut.
+  if (n < floor) {
+    // Where the first missing record should have been: a damaged tail, else
+    // the record that follows the hole, else the end of the first file.
+    std::size_t where = files.size();
+    for (std::size_t i = 0; i < files.size(); ++i)
+      if (plan.channels[i].reason == CutReason::torn_tail) {
+        where = i;
+        break;
+      }
+    std::string msg;
+    if (where != files.size()) {
+      const ChannelCut& cut = plan.channels[where];
+      msg = at(*files[where], cut.keep) + cut.torn_what + ": damaged line (" + std::to_string(cut.size - cut.keep) +
+            " bytes)";
+    } else {
+      std::uint64_t next = std::numeric_limits<std::uint64_t>::max();
+      for (std::size_t i = 0; i < files.size(); ++i)
+        if (plan.channels[i].reason == CutReason::past_hole && cur[i].head.seq < next) {
+          next = cur[i].head.seq;
+          where = i;
+        }
+      if (where != files.size()) {
+        msg = at(*files[where], plan.channels[where].keep) + "seq " + std::to_string(next) + " follows a hole";
+      } else {
+        where = 0;
+        msg = at(*files[0], plan.channels[0].size) + "the log ends";
+      }
+    }
+    msg += ": seq " + std::to_string(n + 1) + " is missing, though seq " + std::to_string(floor) +
+           " was acknowledged (durable.seq / state.json); corruption, nothing changed";
+    return Status::Corruption(std::move(msg));
+  }
   return plan;
 }
 
-Result<RecoveryPlan> plan_recovery_bytes(std::span<const std::string_view> contents, std::size_t chunk_bytes) {
+Result<std::uint64_t> read_floor(Dir& dir, File* durable_seq) {
+  std::uint64_t w = 0;
+  if (durable_seq != nullptr) {
+    char buf[64];
+    std::size_t got = 0;
+    RUNLOG_RETURN_IF_ERROR(durable_seq->pread(buf, sizeof buf, 0, &got));
+    if (std::optional<std::uint64_t> d = parse_durable_seq(std::string_view(buf, got))) w = *d;
+  }
+  std::string text;
+  Status st = read_file(dir, "state.json").get(text);
+  if (st.ok()) {
+    if (Result<RunStateSnapshot> state = state_from_json(text); state.ok()) w = std::max(w, state->lastEventSeq);
+  } else if (st.code() != Errc::not_found) {
+    return st;
+  }
+  return w;
+}
+
+Result<RecoveryPlan> plan_recovery_bytes(std::span<const std::string_view> contents, std::size_t chunk_bytes,
+                                         std::uint64_t floor) {
   std::vector<std::unique_ptr<File>> owned;
   std::vector<File*> files;
   for (std::size_t i = 0; i < contents.size(); ++i) {
     owned.push_back(std::make_unique<BytesFile>(contents[i], "file" + std::to_string(i)));
     files.push_back(owned.back().get());
   }
-  return plan_recovery(files, {}, chunk_bytes);
+  return plan_recovery(files, floor, {}, chunk_bytes);
 }
 
 std::string describe_cut(std::string_view file_name, const ChannelCut& cut, std::uint64_t last_seq) {
@@ -532,33 +667,13 @@ Status LifecycleReplay::apply(std::string_view line, RunStateSnapshot* state) {
 
   RunStateSnapshot& s = *state;
   if (std::optional<EventType> type = parse_event_type(type_name)) {
-    switch (*type) {
-      case EventType::worker_started:
-        s.status = RunStatus::running;
-        break;
-      case EventType::step_completed:
-      case EventType::step_failed:
-      case EventType::step_blocked:
-        s.status = *type == EventType::step_completed ? RunStatus::completed
-                   : *type == EventType::step_failed  ? RunStatus::failed
-                                                      : RunStatus::blocked;
-        s.finishedAt = std::string(created_at);
-        break;
-      case EventType::worker_exited: {
-        std::int64_t code = 0;
-        if (!doc["data"]["exitCode"].get_int64().get(code)) s.exitCode = code;
-        break;
-      }
-      case EventType::checkpoint_slot_reserved:
-        ++s.checkpointSeq;
-        break;
-      case EventType::run_prepared:
-      case EventType::worker_execution_deferred:
-      case EventType::step_prepared:
-        break;
-    }
+    std::optional<std::int64_t> exit_code;
+    std::int64_t code = 0;
+    if (*type == EventType::worker_exited && !doc["data"]["exitCode"].get_int64().get(code)) exit_code = code;
+    apply_lifecycle_event(&s, *type, exit_code, created_at);
+  } else {
+    s.updatedAt = std::string(created_at);  // unknown event types change only updatedAt and lastEventSeq
   }
-  s.updatedAt = std::string(created_at);
   s.lastEventSeq = seq;
   return Status::OK();
 }

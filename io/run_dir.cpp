@@ -4,8 +4,8 @@
 // left half-made by a crash during creation is simply completed:
 //   1. folders and files opened, made when missing (nothing is ever deleted);
 //   2. meta.json read back (or, when missing, taken from the caller);
-//   3. the channels scanned (io/recovery.h); corruption stops here, with
-//      nothing rewritten;
+//   3. the channels scanned (io/recovery.h) against the floor W (durable.seq,
+//      state.json); corruption stops here, with nothing rewritten;
 //   4. meta.json written when it was missing; cuts made and fdatasync-ed;
 //      temp files left by interrupted atomic writes removed;
 //   5. the run folder, the task folder and the runs root fsync-ed (their
@@ -271,10 +271,28 @@ Result<RunStateSnapshot> state_from_json(std::string_view json) {
 // ---------------------------------------------------------------------------
 // Small files
 
+Status lock_writer(File& durable_seq, std::string_view what) {
+  Status st = durable_seq.lock_exclusive();
+  if (st.code() != Errc::refused) return st;
+  return Status(Errc::refused, st.sys_errno(),
+                "lock " + durable_seq.path() + ": the " + std::string(what) + " is open in another writer");
+}
+
 Status write_state(Dir& run_dir, const RunStateSnapshot& state, const LayoutOptions& opts) {
   return write_file_atomic(run_dir, kStateFile, state_to_json(state), opts.file_mode);
 }
 
+// durable.seq is rewritten in place and never synced, so a power loss may
+// keep any prefix of its writes, the last one torn at any byte. One 21-byte
+// write torn half-way would mix new leading digits with old trailing ones:
+// "...09" -> "...10" torn after the '1' reads "...19", a seq nobody
+// acknowledged, and recovery trusts durable.seq as its floor. So only the
+// bytes that change are written, one byte per write, from the last digit to
+// the first: whatever prefix of those writes survives reads as the old
+// value's high digits over the new value's low ones, never above the new
+// value (the new value is larger; equal high digits give the new value, a
+// smaller high digit gives less than the new value). A file that holds no
+// value yet gets one whole write: torn, it holds no value either.
 Status write_durable_seq(File& durable_seq, std::uint64_t seq) {
   char buf[kDurableSeqBytes];
   for (int i = 19; i >= 0; --i) {
@@ -282,7 +300,18 @@ Status write_durable_seq(File& durable_seq, std::uint64_t seq) {
     seq /= 10;
   }
   buf[20] = '\n';
-  return durable_seq.pwrite(buf, sizeof buf, 0);
+  char old[kDurableSeqBytes + 1];
+  std::size_t got = 0;
+  RUNLOG_RETURN_IF_ERROR(durable_seq.pread(old, sizeof old, 0, &got));
+  // Not a value yet (just made, or garbage): one write, so that a killed
+  // process leaves the old bytes or the new ones, never a half-made file.
+  if (!parse_durable_seq(std::string_view(old, got))) return durable_seq.pwrite(buf, sizeof buf, 0);
+  for (int i = static_cast<int>(kDurableSeqBytes) - 1; i >= 0; --i) {
+    const auto at = static_cast<std::size_t>(i);
+    if (at < got && old[at] == buf[at]) continue;
+    RUNLOG_RETURN_IF_ERROR(durable_seq.pwrite(buf + at, 1, at));
+  }
+  return Status::OK();
 }
 
 std::optional<std::uint64_t> parse_durable_seq(std::string_view content) {
@@ -322,6 +351,33 @@ Status open_files(Dir& run, OpenMode mode, mode_t perm, RunFiles* f) {
 
 }  // namespace
 
+Result<std::uint64_t> peek_run_records(Dir& runs_root, std::string_view task_id, std::string_view run_id) {
+  RUNLOG_RETURN_IF_ERROR(validate_id("taskId", task_id));
+  RUNLOG_RETURN_IF_ERROR(validate_id("runId", run_id));
+  std::unique_ptr<Dir> task, run;
+  if (Status st = runs_root.open_dir(task_id, false, 0).get(task); !st.ok())
+    return st.code() == Errc::not_found ? Result<std::uint64_t>(std::uint64_t{0}) : Result<std::uint64_t>(st);
+  if (Status st = task->open_dir(run_id, false, 0).get(run); !st.ok())
+    return st.code() == Errc::not_found ? Result<std::uint64_t>(std::uint64_t{0}) : Result<std::uint64_t>(st);
+  std::array<std::unique_ptr<File>, kRunChannels> owned;
+  std::vector<File*> channels;
+  for (int c = 0; c < kRunChannels; ++c) {
+    Status st = run->open_file(channel_file_name(static_cast<Channel>(c)), OpenMode::read_only, 0).get(owned[c]);
+    if (st.code() == Errc::not_found) continue;
+    RUNLOG_RETURN_IF_ERROR(st);
+    channels.push_back(owned[c].get());
+  }
+  std::unique_ptr<File> durable;
+  if (Status st = run->open_file(kDurableFile, OpenMode::read_only, 0).get(durable);
+      !st.ok() && st.code() != Errc::not_found)
+    return st;
+  std::uint64_t floor = 0;
+  RUNLOG_RETURN_IF_ERROR(read_floor(*run, durable.get()).get(floor));
+  RecoveryPlan plan;
+  RUNLOG_RETURN_IF_ERROR(plan_recovery(channels, floor).get(plan));
+  return plan.last_seq;
+}
+
 Status reopen_run_files(Dir& runs_root, std::string_view task_id, std::string_view run_id, RunFiles* files) {
   RUNLOG_RETURN_IF_ERROR(validate_id("taskId", task_id));
   RUNLOG_RETURN_IF_ERROR(validate_id("runId", run_id));
@@ -355,7 +411,7 @@ Result<RecoveredRun> open_run_dir(Dir& runs_root, const RunMetadata& meta, const
   }
   RUNLOG_RETURN_IF_ERROR(open_files(run, OpenMode::create, opts.file_mode, &f));
   // Nothing is read or changed under another writer.
-  RUNLOG_RETURN_IF_ERROR(f.durable_seq->lock_exclusive());
+  RUNLOG_RETURN_IF_ERROR(lock_writer(*f.durable_seq, "run"));
 
   // 2. meta.json: as on disk, or the caller's when missing.
   bool meta_on_disk = false;
@@ -388,8 +444,12 @@ Result<RecoveredRun> open_run_dir(Dir& runs_root, const RunMetadata& meta, const
     if (i != static_cast<std::size_t>(Channel::worker) || rec.seq <= base.lastEventSeq) return Status::OK();
     return apply_worker_record(worker, rec, &replay, &line, &state);
   };
+  // The floor W: what durable.seq and state.json vouch for; nothing at or
+  // below it is ever cut (corruption instead, with nothing changed).
+  std::uint64_t floor = 0;
+  RUNLOG_RETURN_IF_ERROR(read_floor(run, f.durable_seq.get()).get(floor));
   RecoveryPlan plan;
-  RUNLOG_RETURN_IF_ERROR(plan_recovery(channels, visit).get(plan));
+  RUNLOG_RETURN_IF_ERROR(plan_recovery(channels, floor, visit).get(plan));
   const std::uint64_t n = plan.last_seq;
   if (base.lastEventSeq > n) {
     // state.json is ahead of the log (it should never be): rebuild from scratch.

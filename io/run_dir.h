@@ -79,10 +79,23 @@ struct RecoveredRun {
 Result<RecoveredRun> open_run_dir(Dir& runs_root, const RunMetadata& meta, const LayoutOptions& opts,
                                   RunFiles* files);
 
+/// Reads, without changing or creating anything, how many records the run
+/// <runs_root>/<task_id>/<run_id> holds: seqs 1..N by recovery's verdict
+/// (io/recovery.h, floor included). 0 when the folder or its files do not
+/// exist. Errors: corruption (file and byte offset), refused, io_error.
+/// For callers that must not touch a run that already holds records (runlog
+/// exec), whoever wrote it.
+Result<std::uint64_t> peek_run_records(Dir& runs_root, std::string_view task_id, std::string_view run_id);
+
 /// Reopens the folder and channel files of a run that open_run_dir() recovered
 /// earlier in this process and RunFiles::evict() closed (the open-file limit).
 /// No recovery, no creation; files->durable_seq is kept as it is.
 Status reopen_run_files(Dir& runs_root, std::string_view task_id, std::string_view run_id, RunFiles* files);
+
+/// Takes the writer's lock on durable.seq (File::lock_exclusive). A lock held
+/// elsewhere is refused as "lock <path>: the <what> is open in another writer"
+/// (`what`: "run" or "conversation"). Thread: the one opening the stream.
+Status lock_writer(File& durable_seq, std::string_view what);
 
 /// Replaces state.json atomically (temp, fdatasync, rename, fsync folder).
 Status write_state(Dir& run_dir, const RunStateSnapshot& state, const LayoutOptions& opts);
@@ -91,6 +104,15 @@ Status write_state(Dir& run_dir, const RunStateSnapshot& state, const LayoutOpti
 Status write_durable_seq(File& durable_seq, std::uint64_t seq);
 /// Parses durable.seq content; nullopt when malformed.
 std::optional<std::uint64_t> parse_durable_seq(std::string_view content);
+
+/// A run left behind: no writer holds the lock on its durable.seq (`live` is
+/// false), yet its state.json still says prepared or running, so no writer
+/// will ever finish it (its runner was killed, or stopped before the end).
+/// `runlog ls` and `summary` show it as "running (abandoned)"; verify warns.
+/// Any thread.
+inline bool is_abandoned(bool live, RunStatus status) noexcept {
+  return !live && (status == RunStatus::prepared || status == RunStatus::running);
+}
 
 /// Makes checkpoints/<n>/ (dir_mode) and fsyncs checkpoints/. Existing is fine.
 Status create_checkpoint_dir(Dir& run_dir, std::uint64_t n, const LayoutOptions& opts);

@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -457,6 +458,7 @@ struct SegmentResult {
   std::uint64_t end = 0;         // where the scan ended (a line boundary, or the limit line)
   bool hit_limit = false;        // stopped at a line with seq > limit (at `end`)
   std::uint64_t records = 0;
+  std::uint64_t foreign = 0;     // of which lines of another implementation (no crc)
   std::uint64_t hash = 0;
   std::uint64_t max_seq = 0;
   std::uint64_t first_seq = 0, first_off = 0;
@@ -509,6 +511,9 @@ class Scanner {
     r.problems.push_back({task_->path, offset, std::move(what)});
   }
   void valid_line(const LineRef& l);
+  void count_record(const LineRef& l);
+  void foreign_line(const LineRef& l);
+  std::string check_foreign(simdjson::dom::object obj) const;
   void damaged_line(std::uint64_t offset, std::uint64_t len, const char* what);
   void flush();
   void check_one(const LineRef& l);
@@ -523,6 +528,7 @@ class Scanner {
   std::vector<char> escaped_;
   std::string chunk_fragment_;  // a conversation chunk, re-encoded to check it against the contract
   LifecycleReplay replay_;
+  simdjson::dom::parser foreign_parser_;  // lines of another implementation
   const ScanTask* task_ = nullptr;
   std::vector<LineRef> batch_;
   std::size_t batch_bytes_ = 0;
@@ -584,7 +590,7 @@ void Scanner::scan(const ScanTask& t) {
         break;
       }
       const std::size_t len = static_cast<std::size_t>(nl - (b + pos)) + 1;
-      const LineVerdict v = check_line(std::string_view(b + pos, len));
+      const LineVerdict v = check_record_line(std::string_view(b + pos, len), foreign_parser_);
       if (v.valid) {
         if (v.seq > t.limit) {
           flush();
@@ -598,7 +604,12 @@ void Scanner::scan(const ScanTask& t) {
           pos = have;  // nothing more of this segment is looked at
           break;
         }
-        valid_line(LineRef{pos, len, base + pos, v.seq});
+        if (v.foreign) {
+          flush();
+          foreign_line(LineRef{pos, len, base + pos, v.seq});
+        } else {
+          valid_line(LineRef{pos, len, base + pos, v.seq});
+        }
       } else {
         flush();
         damaged_line(base + pos, len, v.what);
@@ -622,6 +633,72 @@ void Scanner::scan(const ScanTask& t) {
 }
 
 void Scanner::valid_line(const LineRef& l) {
+  count_record(l);
+  batch_.push_back(l);
+  batch_bytes_ += l.len;
+  if (batch_bytes_ >= kSpanBytes) flush();
+}
+
+// A line of another implementation of the contract (SPEC "Logs written by
+// other implementations"): checked against local-run.ts / wire.ts alone.
+void Scanner::foreign_line(const LineRef& l) {
+  count_record(l);
+  ++task_->out->foreign;
+  std::string_view line(buf_.data() + l.pos, l.len - 1);
+  simdjson::dom::element el;
+  simdjson::dom::object obj;
+  type_ = {};
+  std::string what;
+  if (foreign_parser_.parse(line.data(), line.size(), true).get(el) || el.get_object().get(obj))
+    what = "not a JSON object";
+  else
+    what = check_foreign(obj);
+  std::string_view type;
+  if (what.empty() && !obj["type"].get_string().get(type)) type_ = type;
+  after_doc(l, what);
+}
+
+std::string Scanner::check_foreign(simdjson::dom::object obj) const {
+  auto str = [&](const char* key, std::string_view* out) -> std::string {
+    auto r = obj[key];
+    if (r.error() == simdjson::NO_SUCH_FIELD) return std::string("\"") + key + "\" is missing";
+    if (r.get_string().get(*out)) return std::string("\"") + key + "\" is not a string";
+    return {};
+  };
+  std::string_view v;
+  std::string e;
+  const Kind kind = task_->kind;
+  if (kind == Kind::chunks) {
+    if (!(e = str("role", &v)).empty()) return e;
+    simdjson::dom::object chunk;
+    if (obj["chunk"].get_object().get(chunk)) return "\"chunk\" is missing or not an object";
+    return {};
+  }
+  for (const char* key : {"taskId", "stepId", "runId"})
+    if (!(e = str(key, &v)).empty()) return e;
+  if (!(e = str("channel", &v)).empty()) return e;
+  const std::string_view want = kind == Kind::worker    ? "worker"
+                                : kind == Kind::stdout_ ? "stdout"
+                                : kind == Kind::stderr_ ? "stderr"
+                                                        : std::string_view{};
+  if (!want.empty() && v != want) return "\"channel\" " + shown(v) + " is not this file's channel";
+  if (v != "worker" && v != "stdout" && v != "stderr") return "\"channel\" " + shown(v) + " is not a channel";
+  std::string_view created;
+  if (!(e = str("createdAt", &created)).empty()) return e;
+  if (!parse_iso_ms(created)) return "\"createdAt\" " + shown(created) + " is not in toISOString form";
+  if (v != "worker") return str("text", &v);
+  for (const char* key : {"eventId", "message", "renderedLine"})
+    if (!(e = str(key, &v)).empty()) return e;
+  if (!(e = str("type", &v)).empty()) return e;
+  if (!parse_event_type(v)) return "\"type\" " + shown(v) + " is not a WorkerLifecycleEventType";
+  if (!(e = str("level", &v)).empty()) return e;
+  if (!parse_level(v)) return "\"level\" " + shown(v) + " is not a LogLevel";
+  simdjson::dom::object data;
+  if (obj["data"].get_object().get(data)) return "\"data\" is missing or not an object";
+  return {};
+}
+
+void Scanner::count_record(const LineRef& l) {
   SegmentResult& r = *task_->out;
   if (open_damage_) {
     open_damage_->followed = true;
@@ -647,9 +724,6 @@ void Scanner::valid_line(const LineRef& l) {
   r.max_seq = std::max(r.max_seq, l.seq);
   r.last_seq = l.seq;
   r.last_off = l.offset;
-  batch_.push_back(l);
-  batch_bytes_ += l.len;
-  if (batch_bytes_ >= kSpanBytes) flush();
 }
 
 void Scanner::damaged_line(std::uint64_t offset, std::uint64_t len, const char* what) {
@@ -962,12 +1036,14 @@ struct StreamCheck {
   bool blocked = false;      // problems --repair does not fix
   bool unclosed = false;
   bool repaired = false;     // --repair changed files: check again
+  bool foreign_only = false; // every record was written by another implementation (no crc)
   std::uint64_t records = 0, bytes = 0;
 };
 
 struct JobResult {
   std::vector<VerifyProblem> problems;
   std::vector<std::string> repairs;
+  std::vector<std::string> warnings;
   std::uint64_t records = 0, bytes = 0;
   bool live = false, unclosed = false;
 };
@@ -986,7 +1062,7 @@ bool real_names(const std::string& path, std::string* self, std::string* parent,
 
 class Verifier {
  public:
-  Verifier(const VerifyOptions& o, std::shared_ptr<Fs> fs) : opts_(o), fs_(std::move(fs)) {}
+  Verifier(const VerifyOptions& o, std::shared_ptr<Fs> fs) : opts_(o), fs_(std::move(fs)), posix_(o.fs == nullptr) {}
 
   Status discover(const std::string& path);
   Result<VerifyReport> run();
@@ -1012,6 +1088,7 @@ class Verifier {
 
   const VerifyOptions& opts_;
   std::shared_ptr<Fs> fs_;
+  bool posix_ = true;  // the real file system: symlinks are looked for with lstat
   std::vector<Job> jobs_;
   std::vector<VerifyProblem> walk_problems_;
 
@@ -1050,6 +1127,31 @@ std::uint64_t Verifier::stat_bytes(const std::string& folder, std::initializer_l
 // Below a path given as a folder: a stream folder is a run (it holds any of
 // the run files) or a conversation (chunks.jsonl); other folders are
 // descended into, down to <root>/<task>/<run>.
+// Symbolic links anywhere below a stream folder (artifacts/, checkpoints/…):
+// never followed, each one a problem. Real paths only (lstat); a folder that
+// cannot be read here is left to the checks that read it.
+void report_symlinks(const std::string& folder, int depth, std::vector<VerifyProblem>* out) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(folder, ec), end;
+  std::vector<std::string> names;
+  for (; !ec && it != end; it.increment(ec)) names.push_back(it->path().filename().string());
+  std::sort(names.begin(), names.end());
+  static constexpr std::string_view kStreamFiles[] = {"meta.json",    "state.json",   "worker.jsonl", "stdout.jsonl",
+                                                      "stderr.jsonl", "durable.seq",  "chunks.jsonl"};
+  for (const std::string& n : names) {
+    // The stream's own files are opened (and a link refused) by its checks.
+    if (depth == 0 && std::find(std::begin(kStreamFiles), std::end(kStreamFiles), n) != std::end(kStreamFiles))
+      continue;
+    const std::string p = join_path(folder, n);
+    struct stat st;
+    if (::lstat(p.c_str(), &st) != 0) continue;
+    if (S_ISLNK(st.st_mode))
+      out->push_back({p, 0, "is a symbolic link (not followed, not checked)"});
+    else if (S_ISDIR(st.st_mode) && depth < 16)
+      report_symlinks(p, depth + 1, out);
+  }
+}
+
 void Verifier::walk_folder(const std::string& root, Dir& dir, std::vector<std::string>& comps, int depth) {
   std::vector<std::string> names;
   if (Status st = dir.list().get(names); !st.ok()) {
@@ -1067,6 +1169,7 @@ void Verifier::walk_folder(const std::string& root, Dir& dir, std::vector<std::s
     j.comps = comps;
     j.path = dir.path();
     j.bytes = stat_bytes(j.path, {"worker.jsonl", "stdout.jsonl", "stderr.jsonl"});
+    if (posix_) report_symlinks(j.path, 0, &walk_problems_);
     jobs_.push_back(std::move(j));
     return;
   }
@@ -1077,6 +1180,7 @@ void Verifier::walk_folder(const std::string& root, Dir& dir, std::vector<std::s
     j.comps = comps;
     j.path = dir.path();
     j.bytes = stat_bytes(j.path, {kChunksFile});
+    if (posix_) report_symlinks(j.path, 0, &walk_problems_);
     jobs_.push_back(std::move(j));
     return;
   }
@@ -1085,7 +1189,14 @@ void Verifier::walk_folder(const std::string& root, Dir& dir, std::vector<std::s
     std::unique_ptr<Dir> sub;
     Status st = dir.open_dir(name, false, 0).get(sub);
     if (!st.ok()) {
-      if (st.code() == Errc::refused && st.sys_errno() == ENOTDIR) continue;  // a file: not ours
+      struct stat ls;
+      const std::string p = join_path(dir.path(), name);
+      const bool link = posix_ && ::lstat(p.c_str(), &ls) == 0 && S_ISLNK(ls.st_mode);
+      if (!link && st.code() == Errc::refused && st.sys_errno() == ENOTDIR) continue;  // a file: not ours
+      if (link) {
+        walk_problems_.push_back({p, 0, "is a symbolic link (not followed, not checked)"});
+        continue;
+      }
       walk_problems_.push_back({join_path(dir.path(), name), 0,
                                 st.code() == Errc::refused ? st.message() + " (not followed, not checked)"
                                                            : "cannot open: " + st.to_string()});
@@ -1317,6 +1428,7 @@ void Verifier::prepare(StreamCheck& s, bool split) {
 // order checked across them, a damaged tail judged by the ChannelScanner.
 struct FileSummary {
   std::uint64_t records = 0, hash = 0, max_seq = 0, bytes = 0;
+  std::uint64_t foreign = 0;    // records of another implementation (no crc)
   bool order_problem = false;
   std::vector<Damage> damage;   // merged; the last one may be the torn tail
   bool torn = false;            // the last region is a torn tail
@@ -1371,6 +1483,7 @@ FileSummary summarize(FileCheck& f, std::size_t cap, std::vector<VerifyProblem>*
       last_off = r.last_off;
     }
     sum.records += r.records;
+    sum.foreign += r.foreign;
     sum.hash += r.hash;
     sum.max_seq = std::max(sum.max_seq, r.max_seq);
     sum.order_problem = sum.order_problem || r.order_problem;
@@ -1497,7 +1610,8 @@ std::uint64_t find_holes(StreamCheck& s, const std::vector<FileSummary>& sums, F
 }
 
 // Damage and holes: corruption, or (not live) what recovery would cut.
-void report_damage(StreamCheck& s, const std::vector<FileSummary>& sums, const std::vector<Hole>& holes, Findings& f) {
+void report_damage(StreamCheck& s, const std::vector<FileSummary>& sums, const std::vector<Hole>& holes,
+                   std::uint64_t N, Findings& f) {
   // The watermark: what the writer declared durable.
   const std::uint64_t W = std::max(s.durable.value_or(0), s.state ? s.state->lastEventSeq : 0);
   std::uint64_t M = 0;
@@ -1510,11 +1624,13 @@ void report_damage(StreamCheck& s, const std::vector<FileSummary>& sums, const s
       if (last && fs.torn) {
         // In a live stream, a damaged tail past the durable records is a write in flight.
         if (s.live && holes.empty()) continue;
-        if (!s.live && s.job->type != StreamType::file && W > M) {  // acknowledged records are never torn
+        // SPEC "Recovery": a tail is torn only when every record 1..W is whole
+        // elsewhere (N >= W); otherwise acknowledged records are lost in it.
+        if (!s.live && s.job->type != StreamType::file && W > N) {
           f.block(s.files[i].path, d.offset,
                   std::string(d.what) + ": damaged tail (" + std::to_string(d.length) + " bytes), but seq " +
-                      std::to_string(W) + " was declared durable and the last whole record is seq " +
-                      std::to_string(M) + ": acknowledged records are lost in it, not repaired");
+                      std::to_string(W) + " was acknowledged and seqs are whole only up to " + std::to_string(N) +
+                      ": corruption, not repaired");
           continue;
         }
         f.add(s.files[i].path, d.offset,
@@ -1566,7 +1682,8 @@ void report_damage(StreamCheck& s, const std::vector<FileSummary>& sums, const s
 void check_durable(StreamCheck& s, std::uint64_t M, Findings& f) {
   const std::string path = join_path(s.job->path, kDurableFile);
   if (!s.durable_present) {
-    if (s.job->type == StreamType::run) f.block(path, 0, "missing");
+    // Another implementation of the contract writes none (SPEC).
+    if (s.job->type == StreamType::run && !s.foreign_only) f.block(path, 0, "missing");
   } else if (!s.durable) {
     f.block(path, 0, "malformed: " + shown(s.durable_text) + " (want 20 digits and a newline)");
   } else if (!s.live && *s.durable > M) {
@@ -1617,7 +1734,7 @@ void check_state(StreamCheck& s, const FileSummary& worker, std::uint64_t M, std
     f.block(path, 0, "finishedAt " + shown(*st.finishedAt) + " is not in toISOString form");
   if (is_final(st.status) && !st.finishedAt)
     f.block(path, 0, "status " + shown(status_name(st.status)) + " without finishedAt");
-  if (!s.live && (st.lastEventSeq < N || s.durable.value_or(0) < N)) s.unclosed = true;
+  if (!s.live && (st.lastEventSeq < N || (s.durable_present && s.durable.value_or(0) < N))) s.unclosed = true;
 
   // Against the lifecycle, when every worker record up to lastEventSeq was read whole.
   if (!s.files[0].present || !s.replay.complete || !worker.damage.empty() || worker.order_problem ||
@@ -1667,7 +1784,12 @@ void Verifier::finalize(StreamCheck& s, JobResult* out, bool allow_repair) {
 
   std::vector<Hole> holes;
   const std::uint64_t N = find_holes(s, sums, f, &holes);
-  report_damage(s, sums, holes, f);
+  report_damage(s, sums, holes, N, f);
+  std::uint64_t own = 0;
+  for (const FileSummary& fs : sums) own += fs.records - fs.foreign;
+  std::uint64_t all = 0;
+  for (const FileSummary& fs : sums) all += fs.records;
+  s.foreign_only = own == 0 && all > 0;
   if (s.job->type != StreamType::file) check_durable(s, M, f);
   if (s.job->type == StreamType::run) {
     check_meta(s, f);
@@ -1678,6 +1800,9 @@ void Verifier::finalize(StreamCheck& s, JobResult* out, bool allow_repair) {
   out->bytes = s.bytes;
   out->live = s.live;
   out->unclosed = s.unclosed;
+  if (s.job->type == StreamType::run && s.state && is_abandoned(s.live, s.state->status))
+    out->warnings.push_back(s.job->path + ": running (abandoned): no writer holds it, yet state.json says " +
+                            std::string(status_name(s.state->status)));
   if (!allow_repair || !opts_.repair || f.problems.empty()) return;
   if (s.live) {
     out->repairs.push_back(s.job->path + ": not repaired: a writer has it open");
@@ -1689,6 +1814,36 @@ void Verifier::finalize(StreamCheck& s, JobResult* out, bool allow_repair) {
     repair(s, out);
   }
 }
+
+namespace {
+
+// A single file given alone is not a stream (its seqs need not start at 1 or
+// be gap-free): only its torn tail is cut, never a whole valid line.
+Result<RecoveryPlan> torn_tail_plan(File& file) {
+  ChannelScanner scanner(file);
+  ScannedRecord rec;
+  bool have = true;
+  std::uint64_t records = 0, foreign = 0;
+  while (have) {
+    RUNLOG_RETURN_IF_ERROR(scanner.next(&rec, &have));
+    if (have) {
+      ++records;
+      if (rec.foreign) ++foreign;
+    }
+  }
+  RecoveryPlan plan;
+  ChannelCut cut;
+  cut.size = scanner.size();
+  cut.keep = scanner.valid_end();
+  cut.records = records;
+  cut.foreign = foreign;
+  cut.reason = cut.keep < cut.size ? CutReason::torn_tail : CutReason::none;
+  cut.torn_what = scanner.torn_what();
+  plan.channels.push_back(cut);
+  return plan;
+}
+
+}  // namespace
 
 void Verifier::repair(StreamCheck& s, JobResult* out) {
   Job& job = *s.job;
@@ -1749,26 +1904,21 @@ void Verifier::repair(StreamCheck& s, JobResult* out) {
     out->repairs.push_back(job.path + ": not repaired: " + st.to_string());
     return;
   }
-  ChannelScanner scanner(*file);
-  ScannedRecord rec;
-  bool have = true;
-  std::uint64_t records = 0;
-  Status st;
-  while (have && (st = scanner.next(&rec, &have)).ok())
-    if (have) ++records;
-  if (!st.ok()) {
-    out->repairs.push_back(job.path + ": not repaired: " + st.to_string());
+  // Recovery's own plan, with the stream's floor: the same cuts opening it would make.
+  std::uint64_t floor = 0;
+  if (job.type != StreamType::file) {
+    if (Status st = read_floor(*dir, lock.get()).get(floor); !st.ok()) {
+      out->repairs.push_back(job.path + ": not repaired: " + st.to_string());
+      return;
+    }
+  }
+  File* files[1] = {file.get()};
+  RecoveryPlan plan;
+  Status planned = job.type == StreamType::file ? torn_tail_plan(*file).get(plan) : plan_recovery(files, floor).get(plan);
+  if (!planned.ok()) {
+    out->repairs.push_back(job.path + ": not repaired: " + planned.to_string());
     return;
   }
-  RecoveryPlan plan;
-  ChannelCut cut;
-  cut.size = scanner.size();
-  cut.keep = scanner.valid_end();
-  cut.records = records;
-  cut.reason = cut.keep < cut.size ? CutReason::torn_tail : CutReason::none;
-  cut.torn_what = scanner.torn_what();
-  plan.channels.push_back(cut);
-  File* files[1] = {file.get()};
   std::vector<std::string> cuts;
   if (Status a = apply_recovery_plan(files, plan, &cuts); !a.ok()) {
     out->repairs.push_back(job.path + ": not repaired: " + a.to_string());
@@ -1913,6 +2063,7 @@ Result<VerifyReport> Verifier::run() {
     JobResult& r = results_[j];
     for (VerifyProblem& p : r.problems) report.problems.push_back(std::move(p));
     for (std::string& s : r.repairs) report.repairs.push_back(std::move(s));
+    for (std::string& s : r.warnings) report.warnings.push_back(std::move(s));
     report.records += r.records;
     report.bytes += r.bytes;
     if (r.live) ++report.live;
@@ -1923,6 +2074,7 @@ Result<VerifyReport> Verifier::run() {
       case StreamType::file: ++report.files; break;
     }
   }
+  std::sort(report.warnings.begin(), report.warnings.end());
   std::sort(report.problems.begin(), report.problems.end(), [](const VerifyProblem& a, const VerifyProblem& b) {
     if (a.file != b.file) return a.file < b.file;
     if (a.offset != b.offset) return a.offset < b.offset;

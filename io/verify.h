@@ -46,7 +46,7 @@
 #include <string>
 #include <vector>
 
-#include "io/fs.h"
+#include "fs.h"  // installed beside it, as <runlog/io/fs.h>
 #include "runlog/status.h"
 
 namespace runlog::io {
@@ -91,6 +91,10 @@ struct VerifyReport {
   /// What --repair did, one line per cut: "<file>: cut 37 bytes at offset 1200 (torn tail)",
   /// sorted; and one line per stream it refused to repair, saying why.
   std::vector<std::string> repairs;
+  /// Not problems (clean() ignores them), sorted: one line per run left
+  /// abandoned (io::is_abandoned), "<run>: running (abandoned): ...".
+  /// --repair leaves such a run as it is.
+  std::vector<std::string> warnings;
   std::uint64_t runs = 0;           ///< run folders checked
   std::uint64_t conversations = 0;  ///< conversation folders checked
   std::uint64_t files = 0;          ///< single .jsonl files checked (given as such)

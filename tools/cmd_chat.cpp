@@ -24,87 +24,63 @@
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kChatHelp = R"(runlog chat — append to and reconcile conversation logs
-
-Usage: runlog chat append    --conversations-root DIR --id ID [--durability batch|none]
-                             [--turn TURN_ID --events FILE]
-       runlog chat reconcile --conversations-root DIR --id ID
-
-A conversation is <DIR>/<ID>/chunks.jsonl: one StoredChunk per line
+constexpr const char* kChatFooter = R"HELP(A conversation is <DIR>/<ID>/chunks.jsonl: one StoredChunk per line
 ({"seq":N,"role":"…","chunk":{…},"crc":"…"}), seq gap-free from 1. Opening
 one creates it, or recovers it after a crash (a torn tail is cut), then
 reconciles it: every tool-call without a tool-result gets one (role tool,
 isError true, content saying it was interrupted).
 
-  append      reads JSON lines {"role":"user|assistant|system|tool","chunk":{…}}
-              from stdin (chunk: one of text, thinking, tool-call, tool-result,
-              error, system, as contracts/wire.ts shapes them) and appends them
-              in order. At the end prints {"lastSeq":N,"durableSeq":N}.
-              A line that is not valid stops it: its number and what is wrong
-              go to stderr, nothing from that line on is appended, what came
-              before is made durable, and the exit status is 1.
-  reconcile   answers every open tool-call as above; prints
-              {"appended":N,"lastSeq":N}. Running it again appends nothing.
-
-  --conversations-root DIR  the folder holding conversation folders (made when missing)
-  --id ID                   the conversation: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}
-  --durability D            batch (default): acknowledged once fdatasync-ed;
-                            none: once written to the OS
-  --turn TURN_ID            append as one turn, and write its AgentEvents (contracts/wire.ts)
-  --events FILE             to FILE, one JSON object per line: turn-start, one event per
-                            chunk (text-delta, reasoning-delta, tool-call, tool-result,
-                            error), done, and turn-sealed once every chunk is durable
+  runlog chat append    --conversations-root DIR --id ID [--durability batch|none]
+                        [--turn TURN_ID --events FILE]
+      reads JSON lines {"role":"user|assistant|system|tool","chunk":{…}}
+      from stdin (chunk: one of text, thinking, tool-call, tool-result,
+      error, system, as contracts/wire.ts shapes them) and appends them
+      in order. At the end prints {"lastSeq":N,"durableSeq":N}.
+      A line that is not valid stops it: its number and what is wrong
+      go to stderr, nothing from that line on is appended, what came
+      before is made durable, and the exit status is 1.
+  runlog chat reconcile --conversations-root DIR --id ID
+      answers every open tool-call as above; prints
+      {"appended":N,"lastSeq":N}. Running it again appends nothing.
 
 Read a conversation back with `runlog replay DIR/ID [--after N]
 [--format jsonl|messages]`; check it with `runlog verify DIR/ID`.
 
-Exit status: 0 success, 1 a bad line or a failure (message on stderr), 2 bad usage.
-)";
+)HELP";
+
+struct ChatArgs {
+  std::string verb;
+  std::string root, id;
+  std::string durability = "batch";
+  std::string turn, events_path;
+  const CLI::Option* durability_given = nullptr;
+};
 
 std::uint64_t last_seq_on_disk(const std::string& dir) {
   auto read = io::read_conversation(dir);
   return read.ok() ? read->last_seq : 0;
 }
 
-int cmd_chat(Args& args) {
-  if (args.flag("-h") || args.flag("--help")) {
-    std::fputs(kChatHelp, stdout);
-    return 0;
-  }
-  auto root = args.value("--conversations-root");
-  auto id = args.value("--id");
-  auto durability = args.value("--durability");
-  auto turn = args.value("--turn");
-  auto events_path = args.value("--events");
-  if (!args.ok()) return usage_error("chat", args.error());
-  std::vector<std::string> rest = args.rest();
-  for (const std::string& r : rest)
-    if (r.size() > 1 && r[0] == '-') return usage_error("chat", fmt::format("unknown option '{}'", r));
-  if (rest.empty()) return usage_error("chat", "append or reconcile?");
-  const std::string verb = rest[0];
-  if (verb != "append" && verb != "reconcile")
-    return usage_error("chat", fmt::format("unknown subcommand '{}' (append or reconcile)", verb));
-  if (rest.size() > 1) return usage_error("chat", fmt::format("unexpected argument '{}'", rest[1]));
-  if (!root) return usage_error("chat", "--conversations-root DIR is required");
-  if (!id) return usage_error("chat", "--id ID is required");
-  Options o;
-  o.conversationsRoot = *root;
-  o.runsRoot = *root;  // no runs here: nothing is made beside the conversations
-  if (durability && *durability == "none") o.durability = Durability::none;
-  else if (durability && *durability != "batch")
-    return usage_error("chat", fmt::format("--durability must be batch or none, not '{}'", *durability));
-  if (verb == "reconcile" && (durability || turn || events_path))
+int run_chat(const ChatArgs& args) {
+  const std::string& verb = args.verb;
+  const bool turn = !args.turn.empty();
+  if (verb == "reconcile" && (args.durability_given->count() > 0 || turn || !args.events_path.empty()))
     return usage_error("chat", "--durability, --turn and --events are for append");
-  if (turn.has_value() != events_path.has_value()) return usage_error("chat", "--turn and --events go together");
-
-  const std::string dir = *root + "/" + *id;
+  if (turn == args.events_path.empty()) return usage_error("chat", "--turn and --events go together");
+  Options o;
+  o.conversationsRoot = args.root;
+  o.runsRoot = args.root;  // no runs here: nothing is made beside the conversations
+  o.durability = args.durability == "none" ? Durability::none : Durability::batch;
+  const std::string& id = args.id;
+  const std::string* events_path = &args.events_path;
+  const std::string dir = args.root + "/" + id;
   const std::uint64_t before = last_seq_on_disk(dir);
   auto engine = Engine::open(o);
   if (!engine.ok()) {
     fmt::print(stderr, "runlog chat: {}\n", engine.status().to_string());
     return engine.status().code() == Errc::invalid_argument ? 2 : 1;
   }
-  auto conv = engine.value()->open_conversation(*id);  // recovers and reconciles
+  auto conv = engine.value()->open_conversation(id);  // recovers and reconciles
   if (!conv.ok()) {
     fmt::print(stderr, "runlog chat: {}\n", conv.status().to_string());
     return conv.status().code() == Errc::invalid_argument ? 2 : 1;
@@ -136,7 +112,7 @@ int cmd_chat(Args& args) {
       return 1;
     }
     auto made = conv.value().subscribe(64);
-    Status st = made.ok() ? conv.value().begin_turn(*turn) : made.status();
+    Status st = made.ok() ? conv.value().begin_turn(args.turn) : made.status();
     if (!st.ok()) {
       std::fclose(events);
       return usage_error("chat", st.message());
@@ -183,7 +159,7 @@ int cmd_chat(Args& args) {
     drain();
   }
   if (turn) {
-    if (Status st = conv.value().end_turn(*turn, status == 0 ? "stop" : "error"); !st.ok()) {
+    if (Status st = conv.value().end_turn(args.turn, status == 0 ? "stop" : "error"); !st.ok()) {
       fmt::print(stderr, "runlog chat append: {}\n", st.to_string());
       status = 1;
     }
@@ -204,6 +180,25 @@ int cmd_chat(Args& args) {
   }
   fmt::print("{{\"lastSeq\":{},\"durableSeq\":{}}}\n", conv.value().appended_seq(), conv.value().durable_seq());
   return status;
+}
+
+Runner setup_chat(CLI::App& app) {
+  auto o = std::make_shared<ChatArgs>();
+  app.add_option("VERB", o->verb, "append or reconcile")->type_name("")->required()->check(CLI::IsMember({"append", "reconcile"}));
+  app.add_option("--conversations-root", o->root, "the folder holding conversation folders (made when missing)")
+      ->type_name("DIR")
+      ->required();
+  app.add_option("--id", o->id, "the conversation: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}")->type_name("ID")->required();
+  o->durability_given = add_durability_option(app, o->durability);
+  app.add_option("--turn", o->turn, "append as one turn, and write its AgentEvents (contracts/wire.ts)")
+      ->type_name("TURN_ID");
+  app.add_option("--events", o->events_path,
+                 "to FILE, one JSON object per line: turn-start, one event per\n"
+                 "chunk (text-delta, reasoning-delta, tool-call, tool-result,\n"
+                 "error), done, and turn-sealed once every chunk is durable")
+      ->type_name("FILE");
+  app.footer(std::string(kChatFooter) + exit_status_footer("success", "a bad line or a failure (message on stderr)"));
+  return [o] { return run_chat(*o); };
 }
 
 }  // namespace
@@ -255,6 +250,6 @@ int summarize_conversation(const std::string& dir) {
   return 0;
 }
 
-RUNLOG_COMMAND("chat", "append to and reconcile conversation logs (StoredChunk lines)", cmd_chat, 45);
+RUNLOG_COMMAND("chat", "append to and reconcile conversation logs (StoredChunk lines)", setup_chat, 45);
 
 }  // namespace runlog::tools

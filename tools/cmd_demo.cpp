@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "tools/command.h"
 #include "tools/workload.h"
@@ -10,55 +11,29 @@
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kDemoHelp = R"(runlog demo — run a workload in-process on the engine and print its figures
+struct DemoArgs {
+  std::string root{kDefaultRunsDirectoryName};
+  std::string workload = "W1";
+  std::string durability = "batch";
+  std::uint64_t records = 0;
+  double seconds = 0;
+  std::uint64_t budget_mib = 64;
+  double rate = 0;  ///< 0: as fast as the engine takes them
+  std::optional<std::uint64_t> syncfs_files;
+  bool quiet = false;
+};
 
-Usage: runlog demo [--runs-root DIR] [--workload W1|W2|W3|W4] [--durability none|batch]
-                   [--records N | --seconds S] [--budget-mib N] [--quiet]
-
-  --runs-root DIR        where run folders go (default ./runs); one folder per active
-                         run: <DIR>/demo-<W>-<durability>-<ms>/run-<i>/
-  --workload W           W1 small (2 producers, 16 runs, 100-byte chunks; default)
-                         W2 large (2 producers, 16 runs, 1 KiB chunks)
-                         W3 many runs (2 producers, 256 runs, 100-byte chunks)
-                         W4 flood (8 producers, 64 runs, 4 KiB stdout chunks, 10 s)
-  --durability MODE      batch: acknowledged once fdatasync-ed, group commit (default)
-                         none: acknowledged once written to the OS
-  --records N            push N records in all (default: 2,000,000 for W1/W3,
-                         200,000 for W2)
-  --seconds S            push for S seconds, then drain (default for W4: 10)
-  --budget-mib N         in-flight budget in MiB (default 64)
-  --quiet                no progress bar
-
-Prints one JSON line on stdout:
-  {"workload","durability","records","bytes","seconds","recordsPerSec","mbPerSec",
-   "batches","fsyncs","ackP50Us","ackP99Us","peakRssBytes"}
-A progress bar goes to stderr when it is a terminal.
-)";
-
-int cmd_demo(Args& args) {
-  if (args.flag("-h") || args.flag("--help")) {
-    std::fputs(kDemoHelp, stdout);
-    return 0;
-  }
+int run_demo(const DemoArgs& args) {
   WorkloadOptions o;
-  o.engine.runsRoot = args.value("--runs-root").value_or("runs");
-  std::string workload = args.value("--workload").value_or("W1");
-  o.spec = workload_spec(workload);
-  if (o.spec.name.empty()) return usage_error("demo", fmt::format("unknown workload '{}' (W1, W2, W3 or W4)", workload));
-  std::string durability = args.value("--durability").value_or("batch");
-  if (durability == "batch") o.engine.durability = Durability::batch;
-  else if (durability == "none") o.engine.durability = Durability::none;
-  else return usage_error("demo", fmt::format("--durability must be none or batch, not '{}'", durability));
-  auto records = args.number("--records");
-  auto seconds = args.real("--seconds");
-  auto budget = args.number("--budget-mib");
-  bool quiet = args.flag("--quiet");
-  if (!args.ok()) return usage_error("demo", args.error());
-  if (auto extra = args.rest(); !extra.empty()) return usage_error("demo", fmt::format("unexpected argument '{}'", extra[0]));
-  if (records && seconds) return usage_error("demo", "give --records or --seconds, not both");
-  if (records) o.records = *records;
-  if (seconds) o.seconds = *seconds;
-  if (budget) o.engine.inFlightBudget = static_cast<std::size_t>(*budget) << 20;
+  o.engine.runsRoot = args.root;
+  o.spec = workload_spec(args.workload);
+  o.engine.durability = args.durability == "none" ? Durability::none : Durability::batch;
+  o.records = args.records;
+  o.seconds = args.seconds;
+  o.engine.inFlightBudget = static_cast<std::size_t>(args.budget_mib) << 20;
+  o.rate = args.rate;
+  if (args.syncfs_files) o.engine.syncfsFiles = static_cast<std::size_t>(*args.syncfs_files);
+  const bool quiet = args.quiet;
 
   const bool tty = !quiet && isatty(STDERR_FILENO);
   const std::uint64_t goal = o.records ? o.records : (o.seconds > 0 ? 0 : o.spec.default_records);
@@ -77,16 +52,66 @@ int cmd_demo(Args& args) {
   if (tty) fmt::print(stderr, "\r\033[K");
   if (!result.ok()) {
     fmt::print(stderr, "runlog demo: {}\n", result.status().to_string());
-    return 1;
+    return kExitFailed;
   }
   fmt::print("{}\n", workload_result_json(o.spec, o.engine.durability, result.value()));
   fmt::print(stderr, "runlog demo: {} runs written under {}/{}\n", o.spec.runs, o.engine.runsRoot,
              result->task_id);
-  return 0;
+  return kExitOk;
+}
+
+Runner setup_demo(CLI::App& app) {
+  auto o = std::make_shared<DemoArgs>();
+  app.add_option("--runs-root", o->root,
+                 "where run folders go; one folder per active run:\n"
+                 "<DIR>/demo-<W>-<durability>-<ms>/run-<i>/")
+      ->type_name("DIR")
+      ->capture_default_str();
+  app.add_option("--workload", o->workload,
+                 "W1 small (2 producers, 16 runs, 100-byte chunks)\n"
+                 "W2 large (2 producers, 16 runs, 1 KiB chunks)\n"
+                 "W3 many runs (2 producers, 256 runs, 100-byte chunks)\n"
+                 "W4 flood (8 producers, 64 runs, 4 KiB stdout chunks, 10 s)")
+      ->type_name("W")
+      ->check(CLI::IsMember({"W1", "W2", "W3", "W4"}))
+      ->capture_default_str();
+  add_durability_option(app, o->durability);
+  auto* records = app.add_option("--records", o->records,
+                                 "push N records in all (default: 2,000,000 for W1/W3,\n"
+                                 "200,000 for W2)")
+                      ->type_name("N")
+                      ->check(whole_number());
+  app.add_option("--seconds", o->seconds, "push for S seconds, then drain (default for W4: 10)")
+      ->type_name("S")
+      ->check(CLI::PositiveNumber)
+      ->excludes(records);
+  app.add_option("--budget-mib", o->budget_mib, "in-flight budget in MiB")
+      ->type_name("N")
+      ->check(whole_number(1))
+      ->capture_default_str();
+  app.add_option("--rate", o->rate,
+                 "offer R records/s in all, on a fixed schedule (default: as\n"
+                 "fast as the engine takes them); ackP99Us is then the latency\n"
+                 "at that load")
+      ->type_name("R")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--syncfs-files", o->syncfs_files,
+                 "a group commit of at least N files is one syncfs (default 128;\n"
+                 "0: one fdatasync per file)")
+      ->type_name("N")
+      ->check(whole_number());
+  app.add_flag("--quiet", o->quiet, "no progress bar");
+  app.footer(R"(Prints one JSON line on stdout:
+  {"workload","durability","records","bytes","seconds","recordsPerSec","mbPerSec",
+   "batches","fsyncs","ackP50Us","ackP99Us","peakRssBytes"}
+A progress bar goes to stderr when it is a terminal.
+
+)" + exit_status_footer("the workload ran", "it failed"));
+  return [o] { return run_demo(*o); };
 }
 
 }  // namespace
 
-RUNLOG_COMMAND("demo", "run a benchmark workload (W1..W4) in-process and print its figures", cmd_demo, 10);
+RUNLOG_COMMAND("demo", "run a benchmark workload (W1..W4) in-process and print its figures", setup_demo, 10);
 
 }  // namespace runlog::tools

@@ -1,5 +1,5 @@
 // tools/cmd_exec.cpp — `runlog exec`: run one worker process and record
-// everything it says into a run (tools/capture.h does the work).
+// everything it says into a run (runlog/capture.h does the work).
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
@@ -10,38 +10,22 @@
 
 #include "core/ids.h"
 #include "core/utf8.h"
-#include "tools/capture.h"
+#include "io/fs.h"
+#include "io/run_dir.h"
+#include "runlog/capture.h"
 #include "tools/command.h"
+#include "tools/run_start.h"
 
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kExecHelp = R"(runlog exec — run a worker process and record its output and lifecycle in a run
-
-Usage: runlog exec --task ID --run ID [options] -- CMD [ARGS...]
-
-Opens <runs-root>/<task>/<run> (it must not hold records yet), logs run_prepared
+constexpr const char* kExecFooter = R"HELP(Opens <runs-root>/<task>/<run> (it must not hold records yet), logs run_prepared
 and worker_started, then every chunk the child writes to stdout and stderr as it
 arrives (one chunk per read, both pipes read without one blocking the other),
 copying them to runlog's own stdout and stderr byte for byte. When the child
 ends: worker_exited ({"exitCode":N} or {"signal":"SIGTERM"}), then
 step_completed (exit 0) or step_failed; state.json becomes final. Everything is
-durable before runlog exits.
-
-Options:
-  --runs-root DIR        where run folders go (default ./runs)
-  --task ID, --run ID    the run's ids: [A-Za-z0-9_][A-Za-z0-9._-]{0,127} (required)
-  --step ID              stepId (default: the run id)
-  --step-name NAME       stepName
-  --attempt N            attempt (default 1)
-  --worker-kind KIND     workerKind (default "process")
-  --repo-root DIR        repoRoot in meta.json (default: the current folder)
-  --worktree DIR         worktreePath in meta.json (default: the repo root)
-  --durability MODE      batch: fdatasync-ed group commits (default); none: written only
-  --quiet                record only; do not copy the child's output
-  --pty                  give the child a pseudo-terminal (colours, line buffering);
-                         its stdout and stderr then both arrive as stdout
-  -h, --help             this help
+durable before runlog exits. Everything after `--` is the command, untouched.
 
 The child's stdin is runlog's when that is a pipe or a file (`runlog exec ... < in`),
 /dev/null when it is a terminal.
@@ -51,41 +35,26 @@ keeps recording what it prints on its way out. A second SIGINT sends SIGKILL.
 
 Exit status: the child's exit code, or 128 + the signal that ended it; 127 when
 the command is not found (126 when it cannot be run), with the run failed;
-1 when the run cannot be opened or recorded; 2 bad usage (nothing created).
-)";
+1 when the run cannot be opened or recorded; 2 bad usage (an unknown option, a
+bad value, a run that already holds records; nothing done).)HELP";
 
-int cmd_exec(Args& args) {
-  if (args.flag("-h") || args.flag("--help")) {
-    std::fputs(kExecHelp, stdout);
-    return 0;
-  }
+struct ExecArgs {
   Options opts;
-  opts.runsRoot = args.value("--runs-root").value_or("runs");
   RunMetadata meta;
-  meta.taskId = args.value("--task").value_or("");
-  meta.runId = args.value("--run").value_or("");
-  meta.stepId = args.value("--step").value_or("");
-  meta.stepName = args.value("--step-name").value_or("");
-  meta.workerKind = args.value("--worker-kind").value_or("process");
-  meta.repoRoot = args.value("--repo-root").value_or("");
-  meta.worktreePath = args.value("--worktree").value_or("");
-  auto attempt = args.number("--attempt");
-  std::string durability = args.value("--durability").value_or("batch");
-  const bool quiet = args.flag("--quiet");
-  const bool pty = args.flag("--pty");
-  if (!args.ok()) return usage_error("exec", args.error());
-  std::vector<std::string> command = args.rest();
-  if (!command.empty() && command[0].size() > 1 && command[0][0] == '-')
-    return usage_error("exec", fmt::format("unknown option '{}'", command[0]));
-  if (meta.taskId.empty() || meta.runId.empty()) return usage_error("exec", "give --task ID and --run ID");
+  std::uint64_t attempt = 1;
+  std::string durability = "batch";
+  bool quiet = false, pty = false;
+  std::vector<std::string> command;
+};
+
+int run_exec(ExecArgs& args) {
+  Options& opts = args.opts;
+  RunMetadata& meta = args.meta;
+  const std::vector<std::string>& command = args.command;
+  const bool quiet = args.quiet, pty = args.pty;
   if (command.empty()) return usage_error("exec", "which command? give it after --: runlog exec --task T --run R -- CMD");
-  if (durability == "batch") opts.durability = Durability::batch;
-  else if (durability == "none") opts.durability = Durability::none;
-  else return usage_error("exec", fmt::format("--durability must be none or batch, not '{}'", durability));
-  if (attempt) {
-    if (*attempt < 1) return usage_error("exec", "--attempt starts at 1");
-    meta.attempt = static_cast<std::int64_t>(*attempt);
-  }
+  opts.durability = args.durability == "none" ? Durability::none : Durability::batch;
+  meta.attempt = static_cast<std::int64_t>(args.attempt);
   // Ids first: a refused id creates nothing, not even the runs root.
   for (auto [what, id] : {std::pair{"taskId", &meta.taskId}, {"runId", &meta.runId}, {"stepId", &meta.stepId}}) {
     if (id->empty() && std::string_view(what) == "stepId") continue;
@@ -94,8 +63,34 @@ int cmd_exec(Args& args) {
   meta.command = shell_join(command);
   if (meta.stepName.empty()) meta.stepName = command[0];
 
+  // A run that holds records is refused before anything is opened, so that
+  // nothing in it changes (not even state.json's updatedAt).
+  if (auto existing = existing_run_status(opts.runsRoot, meta.taskId, meta.runId)) {
+    fmt::print(stderr, "runlog exec: run {}/{} already holds records (status {}); give a new --run id\n", meta.taskId,
+               meta.runId, *existing);
+    return kExitUsage;
+  }
+
   ::signal(SIGPIPE, SIG_IGN);  // a closed stdout stops the copy, not the recording
   SignalForwarder forwarder;   // before the engine's threads: they inherit the blocked mask
+
+  // A run that already holds records (runlog's own or another
+  // implementation's) is refused before anything is opened for writing:
+  // nothing in it changes, not even a torn tail.
+  {
+    std::unique_ptr<io::Dir> root;
+    if (io::posix_fs()->open_root(opts.runsRoot, false, 0).get(root).ok()) {
+      std::uint64_t held = 0;
+      if (Status peek = io::peek_run_records(*root, meta.taskId, meta.runId).get(held); !peek.ok()) {
+        fmt::print(stderr, "runlog exec: cannot open run {}/{}: {}\n", meta.taskId, meta.runId, peek.to_string());
+        return peek.code() == Errc::invalid_argument ? 2 : 1;
+      } else if (held != 0) {
+        fmt::print(stderr, "runlog exec: run {}/{} already holds {} records; give a new --run id\n", meta.taskId,
+                   meta.runId, held);
+        return 1;
+      }
+    }
+  }
 
   auto opened = Engine::open(opts);
   if (!opened.ok()) {
@@ -113,7 +108,7 @@ int cmd_exec(Args& args) {
   if (run.summary().totalEntries != 0) {
     fmt::print(stderr, "runlog exec: run {}/{} already holds {} records; give a new --run id\n", meta.taskId,
                meta.runId, run.summary().totalEntries);
-    return 1;
+    return kExitUsage;
   }
 
   Producer producer(*engine);
@@ -139,6 +134,7 @@ int cmd_exec(Args& args) {
       if (!r->error.empty()) fmt::print(stderr, "runlog exec: {}\n", r->error);
     } else {
       st = r.status();
+      fail_unstarted(run, producer, st);
     }
   }
   Status closed = run.close();
@@ -151,8 +147,35 @@ int cmd_exec(Args& args) {
   return status;
 }
 
+Runner setup_exec(CLI::App& app) {
+  auto o = std::make_shared<ExecArgs>();
+  o->opts.runsRoot = kDefaultRunsDirectoryName;
+  o->meta.workerKind = "process";
+  app.add_option("--runs-root", o->opts.runsRoot, "where run folders go")->type_name("DIR")->capture_default_str();
+  app.add_option("--task", o->meta.taskId, "the run's taskId: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+      ->type_name("ID")
+      ->required();
+  app.add_option("--run", o->meta.runId, "the run's runId (same form)")->type_name("ID")->required();
+  app.add_option("--step", o->meta.stepId, "stepId (default: the run id)")->type_name("ID");
+  app.add_option("--step-name", o->meta.stepName, "stepName (default: the command's name)")->type_name("NAME");
+  app.add_option("--attempt", o->attempt, "attempt")->type_name("N")->check(whole_number(1))->capture_default_str();
+  app.add_option("--worker-kind", o->meta.workerKind, "workerKind")->type_name("KIND")->capture_default_str();
+  app.add_option("--repo-root", o->meta.repoRoot, "repoRoot in meta.json (default: the current folder)")
+      ->type_name("DIR");
+  app.add_option("--worktree", o->meta.worktreePath, "worktreePath in meta.json (default: the repo root)")
+      ->type_name("DIR");
+  add_durability_option(app, o->durability);
+  app.add_flag("--quiet", o->quiet, "record only; do not copy the child's output");
+  app.add_flag("--pty", o->pty,
+               "give the child a pseudo-terminal (colours, line buffering);\n"
+               "its stdout and stderr then both arrive as stdout");
+  app.add_option("CMD", o->command, "the command and its arguments, after --")->type_name("");
+  app.footer(kExecFooter);
+  return [o] { return run_exec(*o); };
+}
+
 }  // namespace
 
-RUNLOG_COMMAND("exec", "run a worker process and record its output and lifecycle in a run", cmd_exec, 5);
+RUNLOG_COMMAND("exec", "run a worker process and record its output and lifecycle in a run", setup_exec, 5);
 
 }  // namespace runlog::tools

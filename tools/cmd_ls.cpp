@@ -2,6 +2,7 @@
 // from the small files only (meta/state/durable.seq, file sizes and the last
 // line of each channel file), so that thousands of runs list quickly.
 #include <fmt/format.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <array>
@@ -21,21 +22,13 @@
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kLsHelp = R"HELP(runlog ls — list the runs under a runs root
-
-Usage: runlog ls [ROOT] [--json]
-
-  ROOT       the runs root: <ROOT>/<taskId>/<runId>/ (default ./runs), or a
-             conversations root: <ROOT>/<conversationId>/chunks.jsonl
-  --json     one JSON object per line instead of the table:
-             {"taskId","runId","status","entries","bytes","startedAt","durationSeconds","live"}
-  -h, --help this help
-
-One line per run, sorted by task then run:
+constexpr const char* kLsFooter = R"HELP(One line per run, sorted by task then run:
   task, run     the folder names
   status        from state.json (prepared, running, completed, failed, blocked);
-                "(live)" when a writer has the run open; "?" when state.json is
-                missing or unreadable (`runlog verify` says why)
+                "(live)" when a writer has the run open; "running (abandoned)"
+                when none has, yet state.json says prepared or running (its
+                runner is gone); "?" when state.json is missing or unreadable
+                (`runlog verify` says why)
   entries       records: up to durable.seq for a live run, else the last seq in
                 the channel files
   bytes         the size of worker.jsonl + stdout.jsonl + stderr.jsonl
@@ -44,12 +37,20 @@ One line per run, sorted by task then run:
                 update for a run that is neither finished nor live
 Nothing is scanned: each run costs a few small reads, whatever its size.
 
+With --json, one object per run:
+  {"taskId","runId","status","entries","bytes","startedAt","durationSeconds","live",
+   "abandoned"}
+
 Conversations below ROOT get a table of their own (CONVERSATION, ENTRIES, BYTES,
 "live" when a writer has it open); with --json one object per line:
   {"conversationId","entries","bytes","live"}
 
-Exit status: 0 listed, 1 the root cannot be read, 2 bad usage.
 )HELP";
+
+struct LsOptions {
+  std::string root{kDefaultRunsDirectoryName};
+  bool json = false;
+};
 
 std::string human_bytes(std::uint64_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -75,6 +76,7 @@ void print_table(const std::vector<RunRow>& rows) {
   for (const RunRow& r : rows) {
     std::string status = r.status.value_or("?");
     if (r.live) status += " (live)";
+    if (r.abandoned) status = "running (abandoned)";
     cells.push_back({r.task, r.run, status, std::to_string(r.entries), human_bytes(r.bytes), r.started.value_or("-"),
                      r.duration ? human_duration(*r.duration) : std::string("-")});
   }
@@ -96,23 +98,13 @@ void print_table(const std::vector<RunRow>& rows) {
   std::fwrite(out.data(), 1, out.size(), stdout);
 }
 
-int cmd_ls(Args& args) {
-  if (args.flag("-h") || args.flag("--help")) {
-    std::fputs(kLsHelp, stdout);
-    return 0;
-  }
-  const bool json = args.flag("--json");
-  if (!args.ok()) return usage_error("ls", args.error());
-  std::vector<std::string> rest = args.rest();
-  for (const std::string& a : rest)
-    if (a.size() > 1 && a[0] == '-') return usage_error("ls", fmt::format("unknown option '{}'", a));
-  if (rest.size() > 1) return usage_error("ls", "give at most one ROOT");
-  const std::string root_path = rest.empty() ? std::string(kDefaultRunsDirectoryName) : rest[0];
-
+int run_ls(const LsOptions& o) {
+  const std::string& root_path = o.root;
+  const bool json = o.json;
   Listing listing;
   if (Status st = list_root(root_path).get(listing); !st.ok()) {
     fmt::print(stderr, "runlog ls: {}\n", st.to_string());
-    return 1;
+    return kExitFailed;
   }
   const std::vector<RunRow>& rows = listing.runs;
   const std::vector<ConversationRow>& convs = listing.conversations;
@@ -135,11 +127,24 @@ int cmd_ls(Args& args) {
       std::fwrite(out.data(), 1, out.size(), stdout);
     }
   }
-  return 0;
+  return kExitOk;
+}
+
+Runner setup_ls(CLI::App& app) {
+  auto o = std::make_shared<LsOptions>();
+  app.add_option("ROOT", o->root,
+                 "the runs root: <ROOT>/<taskId>/<runId>/, or a conversations\n"
+                 "root: <ROOT>/<conversationId>/chunks.jsonl")
+      ->type_name("")
+      ->check(existing_path())
+      ->capture_default_str();
+  app.add_flag("--json", o->json, "one JSON object per line instead of the table");
+  app.footer(std::string(kLsFooter) + exit_status_footer("listed", "the root cannot be read"));
+  return [o] { return run_ls(*o); };
 }
 
 }  // namespace
 
-RUNLOG_COMMAND("ls", "list the runs under a runs root: status, entries, bytes, start, duration", cmd_ls, 50);
+RUNLOG_COMMAND("ls", "list the runs under a runs root: status, entries, bytes, start, duration", setup_ls, 50);
 
 }  // namespace runlog::tools

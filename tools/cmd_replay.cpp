@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,56 +25,16 @@
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kReplayHelp = R"(runlog replay — print the entries of runs in seq order
-
-Usage: runlog replay PATH [--after N] [--channel C]... [--type T]... [--level L]...
-                     [--since ISO] [--until ISO] [--limit N] [--format jsonl|text|raw]
-                     [--follow]
-
-PATH is a run folder (<runsRoot>/<taskId>/<runId>), a task folder, a runs root
-(every <task>/<run> below it, in order of task then run; runs are read on all
-cores, their output stays in that order), or one .jsonl file.
-
-PATH may also be a conversation folder (<conversationsRoot>/<id>, holding
+constexpr const char* kReplayFooter = R"HELP(PATH may also be a conversation folder (<conversationsRoot>/<id>, holding
 chunks.jsonl): it takes --after, --limit and --format jsonl (StoredChunk lines
 {"seq","role","chunk"}, the default) or messages (ChatMessage lines
 {"role","chunks"}: consecutive chunks of one role form one message).
-
-  --after N        only entries with seq > N (each file finds its place by
-                   bisection, without reading what comes before)
-  --channel C      only channel C: worker, stdout or stderr; repeat the option
-                   (or give C1,C2) for several. Default: all three; with
-                   --format raw: stdout and stderr
-  --type T         only lifecycle entries of type T: run_prepared,
-                   checkpoint_slot_reserved, worker_started,
-                   worker_execution_deferred, worker_exited, step_prepared,
-                   step_completed, step_failed, step_blocked; repeat for several.
-                   Stream chunks have no type, so they are left out
-  --level L        only lifecycle entries of level L: debug, info, warn, error;
-                   repeat for several. Stream chunks are left out
-  --since ISO      only entries with createdAt >= ISO, e.g. 2026-11-21T10:17:00.123Z
-  --until ISO      only entries with createdAt <= ISO (same form)
-  --limit N        at most N entries in all
-  --format F       jsonl  the contract's entries (WorkerLifecycleLogEntry,
-                          StreamChunkLogEntry), one JSON object per line (default)
-                   text   what the terminal showed: stdout and stderr text as it
-                          was, lifecycle entries as their renderedLine. When
-                          stdout is a terminal, control characters other than
-                          newline and tab are made visible (ESC as ^[)
-                   raw    the exact bytes the worker wrote on the chosen stream
-                          channels (stdout, stderr), invalid UTF-8 included
-  --follow         keep printing entries as they become durable; ends when the
-                   run's state.json says completed, failed or blocked and its
-                   writer has closed it, or on Ctrl-C (exit 0). PATH must be one
-                   run folder or one file
 
 A run whose writer is still at work (it holds the lock on durable.seq) is read
 up to the seq in durable.seq and no further. A run left by a crash is read up to
 its last whole record; a torn tail is skipped (a note goes to stderr).
 
-Exit status: 0 success, 1 a run could not be read (damage with valid records
-after it, an I/O error: file and byte offset on stderr), 2 bad usage.
-)";
+)HELP";
 
 using Format = EntryFormat;
 
@@ -170,120 +129,68 @@ int follow(const io::Source& src, const io::ReadFilter& filter, const Emitter& e
   }
 }
 
-// "a,b" and repeated options, each checked by `parse`.
-template <class Parse>
-bool collect(const std::vector<std::string>& values, const char* option, Parse parse, std::string* error) {
-  for (const std::string& v : values) {
-    std::stringstream ss(v);
-    std::string item;
-    bool any = false;
-    while (std::getline(ss, item, ',')) {
-      any = true;
-      if (!parse(item)) {
-        *error = fmt::format("{}: unknown value '{}'", option, item);
-        return false;
-      }
-    }
-    if (!any) {
-      *error = fmt::format("{} needs a value", option);
-      return false;
-    }
-  }
-  return true;
-}
+struct ReplayArgs {
+  std::string path;
+  std::uint64_t after = 0, limit = 0;
+  std::string format = "jsonl";
+  std::vector<std::string> channels, types, levels;
+  std::string since, until;
+  bool follow = false;
+};
 
-int cmd_replay(Args& args) {
-  if (args.flag("-h") || args.flag("--help")) {
-    std::fputs(kReplayHelp, stdout);
-    return 0;
-  }
+int run_replay(const ReplayArgs& args) {
   io::ReadFilter filter;
   Emitter em;
-  std::string error;
-
-  auto after = args.number("--after");
-  auto limit = args.number("--limit");
-  auto format = args.value("--format");
-  auto since = args.value("--since");
-  auto until = args.value("--until");
-  const bool follow_flag = args.flag("--follow");
   std::uint8_t channels = 0;
   std::uint16_t types = 0;
   std::uint8_t levels = 0;
-  const bool ok_channels = collect(args.values("--channel"), "--channel", [&](const std::string& s) {
-    for (int c = 0; c < kRunChannels; ++c) {
-      if (s == channel_name(static_cast<Channel>(c))) {
-        channels |= io::channel_bit(static_cast<Channel>(c));
-        return true;
-      }
-    }
-    return false;
-  }, &error);
-  const bool ok_types = ok_channels && collect(args.values("--type"), "--type", [&](const std::string& s) {
-    auto t = parse_event_type(s);
-    if (t) types |= static_cast<std::uint16_t>(1u << static_cast<int>(*t));
-    return t.has_value();
-  }, &error);
-  const bool ok_levels = ok_types && collect(args.values("--level"), "--level", [&](const std::string& s) {
-    auto l = parse_level(s);
-    if (l) levels |= static_cast<std::uint8_t>(1u << static_cast<int>(*l));
-    return l.has_value();
-  }, &error);
-  if (!args.ok()) return usage_error("replay", args.error());
-  if (!ok_levels) return usage_error("replay", error);
-  std::vector<std::string> rest = args.rest();
-  for (const std::string& r : rest) {
-    if (r.size() > 1 && r[0] == '-') return usage_error("replay", fmt::format("unknown option '{}'", r));
-  }
-  if (rest.empty()) return usage_error("replay", "which run? give PATH (a run folder, a runs root or a .jsonl file)");
-  if (rest.size() > 1) return usage_error("replay", fmt::format("unexpected argument '{}'", rest[1]));
-  if (io::is_conversation_dir(rest[0])) {  // a conversation folder: StoredChunk or ChatMessage lines
+  for (const std::string& c : args.channels)  // each checked by the option's validator
+    for (int i = 0; i < kRunChannels; ++i)
+      if (c == channel_name(static_cast<Channel>(i))) channels |= io::channel_bit(static_cast<Channel>(i));
+  for (const std::string& t : args.types) types |= static_cast<std::uint16_t>(1u << static_cast<int>(*parse_event_type(t)));
+  for (const std::string& l : args.levels) levels |= static_cast<std::uint8_t>(1u << static_cast<int>(*parse_level(l)));
+  const bool since = !args.since.empty(), until = !args.until.empty();
+  const std::string& path = args.path;
+  const bool follow_flag = args.follow;
+  if (io::is_conversation_dir(path)) {  // a conversation folder: StoredChunk or ChatMessage lines
     if (follow_flag || channels || types || levels || since || until)
       return usage_error("replay", "a conversation takes only --after, --limit and --format jsonl|messages");
-    return replay_conversation(rest[0], after.value_or(0), limit.value_or(0), format.value_or("jsonl"));
+    return replay_conversation(path, args.after, args.limit, args.format);
   }
-  if (std::vector<std::string> convs = conversations_below(rest[0]); !convs.empty())
-    return usage_error("replay", fmt::format("{} holds conversations ({} ...): give one conversation folder", rest[0], convs[0]));
+  if (std::vector<std::string> convs = conversations_below(path); !convs.empty())
+    return usage_error("replay", fmt::format("{} holds conversations ({} ...): give one conversation folder", path, convs[0]));
 
-  if (format) {
-    if (*format == "jsonl") em.format = Format::jsonl;
-    else if (*format == "text") em.format = Format::text;
-    else if (*format == "raw") em.format = Format::raw;
-    else return usage_error("replay", fmt::format("--format must be jsonl, text or raw, not '{}'", *format));
-  }
-  for (auto* iso : {&since, &until}) {
-    if (*iso && !parse_iso_ms(**iso)) {
-      return usage_error("replay", fmt::format("{} takes a time like 2026-11-21T10:17:00.123Z (UTC, milliseconds), not '{}'",
-                                               iso == &since ? "--since" : "--until", **iso));
-    }
-  }
+  if (args.format == "text") em.format = Format::text;
+  else if (args.format == "raw") em.format = Format::raw;
+  else if (args.format != "jsonl")
+    return usage_error("replay", fmt::format("--format must be jsonl, text or raw for a run, not '{}'", args.format));
   if (em.format == Format::raw) {
     if (channels & io::channel_bit(Channel::worker))
       return usage_error("replay", "--format raw prints stream channels only (stdout, stderr), not worker");
     if (types || levels) return usage_error("replay", "--format raw prints stream chunks, which have no --type or --level");
     if (channels == 0) channels = io::channel_bit(Channel::stdout_) | io::channel_bit(Channel::stderr_);
   }
-  filter.after = after.value_or(0);
-  filter.limit = limit.value_or(0);
+  filter.after = args.after;
+  filter.limit = args.limit;
   filter.channels = channels ? channels : io::kAllChannels;
   filter.types = types;
   filter.levels = levels;
-  if (since) filter.since = *since;
-  if (until) filter.until = *until;
+  if (since) filter.since = args.since;
+  if (until) filter.until = args.until;
   em.visible = em.format == Format::text && ::isatty(STDOUT_FILENO);
 
   std::vector<io::Source> sources;
-  if (Status st = io::find_sources(rest[0]).get(sources); !st.ok()) {
+  if (Status st = io::find_sources(path).get(sources); !st.ok()) {
     fmt::print(stderr, "runlog replay: {}\n", st.to_string());
-    return 1;
+    return kExitFailed;
   }
   if (sources.empty()) {
-    fmt::print(stderr, "runlog replay: no runs under {}\n", rest[0]);
-    return 1;
+    fmt::print(stderr, "runlog replay: no runs under {}\n", path);
+    return kExitFailed;
   }
   if (follow_flag) {
     if (sources.size() != 1)
-      return usage_error("replay", fmt::format("--follow takes one run folder or file; {} holds {} runs", rest[0], sources.size()));
+      return usage_error("replay", fmt::format("--follow takes one run folder or file; {} holds {} runs", path, sources.size()));
     return follow(sources[0], filter, em);
   }
 
@@ -310,8 +217,84 @@ int cmd_replay(Args& args) {
   return output.finish(st);
 }
 
+// A check by one of core's parsers: `what` and the value when it says no.
+template <class Parse>
+CLI::Validator parsed_by(const char* name, Parse parse, const char* what = "unknown value") {
+  return CLI::Validator(
+      [parse, what](std::string& s) -> std::string { return parse(s) ? "" : fmt::format("{} '{}'", what, s); }, name);
+}
+
+Runner setup_replay(CLI::App& app) {
+  auto o = std::make_shared<ReplayArgs>();
+  app.add_option("PATH", o->path,
+                 "a run folder (<runsRoot>/<taskId>/<runId>), a task folder, a runs\n"
+                 "root (every <task>/<run> below it, in order of task then run;\n"
+                 "runs are read on all cores, their output stays in that order),\n"
+                 "or one .jsonl file")
+      ->type_name("")
+      ->required()
+      ->check(existing_path());
+  app.add_option("--after", o->after,
+                 "only entries with seq > N (each file finds its place by\n"
+                 "bisection, without reading what comes before)")
+      ->type_name("N")
+      ->check(whole_number());
+  app.add_option("--channel", o->channels,
+                 "only channel C: worker, stdout or stderr; repeat the option\n"
+                 "(or give C1,C2) for several. Default: all three; with\n"
+                 "--format raw: stdout and stderr")
+      ->type_name("C")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"worker", "stdout", "stderr"}));
+  app.add_option("--type", o->types,
+                 "only lifecycle entries of type T: run_prepared,\n"
+                 "checkpoint_slot_reserved, worker_started,\n"
+                 "worker_execution_deferred, worker_exited, step_prepared,\n"
+                 "step_completed, step_failed, step_blocked; repeat for several.\n"
+                 "Stream chunks have no type, so they are left out")
+      ->type_name("T")
+      ->delimiter(',')
+      ->check(parsed_by("TYPE", [](const std::string& s) { return parse_event_type(s).has_value(); }));
+  app.add_option("--level", o->levels,
+                 "only lifecycle entries of level L: debug, info, warn, error;\n"
+                 "repeat for several. Stream chunks are left out")
+      ->type_name("L")
+      ->delimiter(',')
+      ->check(parsed_by("LEVEL", [](const std::string& s) { return parse_level(s).has_value(); }));
+  const auto iso = parsed_by("ISO", [](const std::string& s) { return parse_iso_ms(s).has_value(); },
+                             "takes a time like 2026-11-21T10:17:00.123Z (UTC, milliseconds), not");
+  app.add_option("--since", o->since, "only entries with createdAt >= ISO, e.g. 2026-11-21T10:17:00.123Z")
+      ->type_name("ISO")
+      ->check(iso);
+  app.add_option("--until", o->until, "only entries with createdAt <= ISO (same form)")->type_name("ISO")->check(iso);
+  app.add_option("--limit", o->limit, "at most N entries in all")->type_name("N")->check(whole_number());
+  app.add_option("--format", o->format,
+                 "jsonl  the contract's entries (WorkerLifecycleLogEntry,\n"
+                 "       StreamChunkLogEntry), one JSON object per line\n"
+                 "text   what the terminal showed: stdout and stderr text as it\n"
+                 "       was, lifecycle entries as their renderedLine. When\n"
+                 "       stdout is a terminal, control characters other than\n"
+                 "       newline and tab are made visible (ESC as ^[)\n"
+                 "raw    the exact bytes the worker wrote on the chosen stream\n"
+                 "       channels (stdout, stderr), invalid UTF-8 included\n"
+                 "messages  (a conversation only) ChatMessage lines")
+      ->type_name("F")
+      ->check(CLI::IsMember({"jsonl", "text", "raw", "messages"}))
+      ->capture_default_str();
+  app.add_flag("--follow", o->follow,
+               "keep printing entries as they become durable; ends when the\n"
+               "run's state.json says completed, failed or blocked and its\n"
+               "writer has closed it, or on Ctrl-C (exit 0). PATH must be one\n"
+               "run folder or one file");
+  app.footer(std::string(kReplayFooter) +
+             exit_status_footer("success", "a run could not be read (damage with valid records after it, an I/O "
+                                           "error: file and byte offset on stderr)"));
+  return [o] { return run_replay(*o); };
+}
+
 }  // namespace
 
-RUNLOG_COMMAND("replay", "print runs' entries in seq order (contract JSON lines, text or raw bytes); --follow", cmd_replay, 20);
+RUNLOG_COMMAND("replay", "print runs' entries in seq order (contract JSON lines, text or raw bytes); --follow",
+               setup_replay, 20);
 
 }  // namespace runlog::tools

@@ -1,6 +1,6 @@
 // tools/cmd_run.cpp — `runlog run`: the embedded multi-worker runner. Runs the
 // jobs of a JSON-lines file, up to N at once, all under one engine, each
-// captured into its own run (tools/capture.h), and reports one line per run.
+// captured into its own run (runlog/capture.h), and reports one line per run.
 #include <fmt/format.h>
 #include <signal.h>
 #include <simdjson.h>
@@ -21,47 +21,49 @@
 
 #include "core/ids.h"
 #include "core/utf8.h"
-#include "tools/capture.h"
+#include "runlog/capture.h"
 #include "tools/command.h"
+#include "tools/run_start.h"
 
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kRunHelp = R"(runlog run — run many worker processes, each recorded into its own run, under one engine
-
-Usage: runlog run --jobs FILE [--runs-root DIR] [-j N] [--durability none|batch]
-
-FILE holds one job per line (JSON; blank lines are skipped):
+constexpr const char* kRunFooter = R"HELP(FILE holds one job per line (JSON; blank lines are skipped):
   {"taskId":"t","runId":"r1","command":["make","test"],
    "stepId":"s","stepName":"unit tests","cwd":"/src","env":{"CI":"1"}}
-taskId, runId and command are required; each run folder <DIR>/<taskId>/<runId>
-must not hold records yet. Each job is recorded as `runlog exec --quiet` would:
-run_prepared, worker_started, every stdout/stderr chunk, worker_exited,
-step_completed or step_failed. The children's stdin is /dev/null.
-
-Options:
-  --jobs FILE            the jobs ("-" for stdin)
-  --runs-root DIR        where run folders go (default ./runs)
-  -j N                   jobs at once (default 4)
-  --durability MODE      batch: fdatasync-ed group commits (default); none: written only
-  -h, --help             this help
+taskId, runId and command are required. A run folder <DIR>/<taskId>/<runId>
+that already holds records is refused before anything starts (exit 2, the runs
+named), unless --skip-existing; one that never got a record is opened again.
+Each job is recorded as `runlog exec --quiet` would: run_prepared,
+worker_started, every stdout/stderr chunk, worker_exited, step_completed or
+step_failed (also when the child could not be started: no pipe, no descriptor).
+The children's stdin is /dev/null.
 
 On a terminal, stderr shows a live view: runs done, running and failed, with
 records/s and MB/s written. At the end stdout holds one JSON line per job, in
 file order:
-  {"taskId","runId","status","exitCode","signal","entries","bytes","seconds","error"}
+  {"taskId","runId","status","exitCode","signal","entries","bytes","seconds","error",
+   "existingStatus"}
 (status is the run's final status, or "skipped" when a signal stopped the runner
-before the job started; exitCode/signal null when not applicable; bytes are the
-child's stdout+stderr bytes; error only when something went wrong), then one line
+before the job started or --skip-existing left it alone, and then existingStatus
+is the status the run already had; exitCode/signal null when not applicable;
+bytes are the child's stdout+stderr bytes; error and existingStatus only when
+they apply), then one line
   {"summary":{"jobs","completed","failed","skipped","entries","bytes","records",
               "encodedBytes","seconds","recordsPerSec","mbPerSec"}}
 
 Signals: SIGINT, SIGTERM and SIGHUP go to every running child's process group
 and no new job starts; a second SIGINT sends SIGKILL.
 
-Exit status: 0 every job completed, 1 a job failed or was skipped (or a run
-could not be recorded), 2 bad usage or a bad jobs file (nothing started).
-)";
+)HELP";
+
+struct RunArgs {
+  std::string root{kDefaultRunsDirectoryName};
+  std::string jobs;
+  std::size_t width = 4;
+  std::string durability = "batch";
+  bool skip_existing = false;
+};
 
 struct Job {
   std::size_t line = 0;
@@ -72,6 +74,7 @@ struct Job {
 
 struct Outcome {
   std::string status = "skipped";
+  std::string existing;  ///< skipped because the run already holds records: its status
   std::optional<int> exitCode;
   std::string signal;
   std::uint64_t entries = 0, bytes = 0;
@@ -207,6 +210,7 @@ Outcome run_job(Engine& engine, Producer& producer, const Job& job) {
       o.bytes = r->stdout_bytes + r->stderr_bytes;
     } else {
       st = r.status();
+      fail_unstarted(run, producer, st);
     }
   }
   Status closed = run.close();
@@ -231,6 +235,10 @@ std::string outcome_json(const Job& job, const Outcome& o) {
   if (o.signal.empty()) out += "null";
   else append_json_string(&out, o.signal);
   out += fmt::format(",\"entries\":{},\"bytes\":{},\"seconds\":{:.3f}", o.entries, o.bytes, o.seconds);
+  if (!o.existing.empty()) {
+    out += ",\"existingStatus\":";
+    append_json_string(&out, o.existing);
+  }
   if (!o.error.empty()) {
     out += ",\"error\":";
     append_json_string(&out, o.error);
@@ -239,43 +247,48 @@ std::string outcome_json(const Job& job, const Outcome& o) {
   return out;
 }
 
-int cmd_run(Args& args) {
-  if (args.flag("-h") || args.flag("--help")) {
-    std::fputs(kRunHelp, stdout);
-    return 0;
-  }
+int run_jobs(const RunArgs& args) {
   Options opts;
-  opts.runsRoot = args.value("--runs-root").value_or("runs");
-  auto file = args.value("--jobs");
-  auto parallel = args.number("-j");
-  std::string durability = args.value("--durability").value_or("batch");
-  if (!args.ok()) return usage_error("run", args.error());
-  if (auto extra = args.rest(); !extra.empty())
-    return usage_error("run", (extra[0][0] == '-' ? "unknown option '" : "unexpected argument '") + extra[0] + "'");
-  if (!file) return usage_error("run", "give --jobs FILE");
-  if (durability == "batch") opts.durability = Durability::batch;
-  else if (durability == "none") opts.durability = Durability::none;
-  else return usage_error("run", fmt::format("--durability must be none or batch, not '{}'", durability));
-  const std::size_t width = parallel.value_or(4);
-  if (width < 1 || width > 1024) return usage_error("run", "-j takes 1 ..= 1024");
-
-  auto parsed = read_jobs(*file);
+  opts.runsRoot = args.root;
+  opts.durability = args.durability == "none" ? Durability::none : Durability::batch;
+  const std::size_t width = args.width;
+  auto parsed = read_jobs(args.jobs);
   if (!parsed.ok()) {
     fmt::print(stderr, "runlog run: {}\n", parsed.status().message());
-    return parsed.status().code() == Errc::invalid_argument ? 2 : 1;
+    const Errc code = parsed.status().code();
+    return code == Errc::invalid_argument || code == Errc::not_found ? kExitUsage : kExitFailed;
   }
   const std::vector<Job> jobs = std::move(parsed).value();
+
+  // Runs that already hold records: refused up front, or skipped.
+  std::vector<Outcome> outcomes(jobs.size());
+  std::vector<std::string> existing;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (auto status = existing_run_status(args.root, jobs[i].taskId, jobs[i].runId)) {
+      outcomes[i].existing = *status;
+      existing.push_back(fmt::format("{}/{} ({})", jobs[i].taskId, jobs[i].runId, *status));
+    }
+  }
+  if (!existing.empty() && !args.skip_existing) {
+    std::string list;
+    for (std::size_t i = 0; i < existing.size() && i < 20; ++i) list += (i ? ", " : "") + existing[i];
+    if (existing.size() > 20) list += fmt::format(", and {} more", existing.size() - 20);
+    fmt::print(stderr,
+               "runlog run: {} of the jobs' runs already hold records: {}\n"
+               "runlog run: nothing started; give them new runIds, or pass --skip-existing to run only the others\n",
+               existing.size(), list);
+    return kExitUsage;
+  }
 
   ::signal(SIGPIPE, SIG_IGN);
   SignalForwarder forwarder;  // before any other thread: they inherit the blocked mask
   auto opened = Engine::open(opts);
   if (!opened.ok()) {
     fmt::print(stderr, "runlog run: cannot open the runs root: {}\n", opened.status().to_string());
-    return 1;
+    return kExitFailed;
   }
   std::unique_ptr<Engine> engine = std::move(opened).value();
 
-  std::vector<Outcome> outcomes(jobs.size());
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> done{0}, running{0}, failed{0};
   const auto t0 = std::chrono::steady_clock::now();
@@ -284,7 +297,8 @@ int cmd_run(Args& args) {
     runners.emplace_back([&] {
       Producer producer(*engine);
       for (std::size_t i; (i = next.fetch_add(1)) < jobs.size();) {
-        if (forwarder.received() != 0) continue;  // stopping: the job stays "skipped"
+        if (!outcomes[i].existing.empty()) continue;  // --skip-existing: "skipped"
+        if (forwarder.received() != 0) continue;     // stopping: the job stays "skipped"
         running.fetch_add(1);
         outcomes[i] = run_job(*engine, producer, jobs[i]);
         running.fetch_sub(1);
@@ -330,12 +344,12 @@ int cmd_run(Args& args) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EngineStats stats = engine->stats();
 
-  std::uint64_t completed = 0, nfailed = 0, skipped = 0, entries = 0, bytes = 0;
+  std::uint64_t completed = 0, nfailed = 0, skipped = 0, skipped_existing = 0, entries = 0, bytes = 0;
   std::string out;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const Outcome& o = outcomes[i];
     if (o.status == "completed") ++completed;
-    else if (o.status == "skipped") ++skipped;
+    else if (o.status == "skipped") ++(o.existing.empty() ? skipped : skipped_existing);
     else ++nfailed;
     entries += o.entries;
     bytes += o.bytes;
@@ -346,21 +360,38 @@ int cmd_run(Args& args) {
   out += fmt::format(
       "{{\"summary\":{{\"jobs\":{},\"completed\":{},\"failed\":{},\"skipped\":{},\"entries\":{},\"bytes\":{},"
       "\"records\":{},\"encodedBytes\":{},\"seconds\":{:.3f},\"recordsPerSec\":{:.0f},\"mbPerSec\":{:.1f}}}}}\n",
-      jobs.size(), completed, nfailed, skipped, entries, bytes, stats.records, stats.bytes, seconds,
+      jobs.size(), completed, nfailed, skipped + skipped_existing, entries, bytes, stats.records, stats.bytes, seconds,
       static_cast<double>(stats.records) / seconds, static_cast<double>(stats.bytes) / seconds / 1e6);
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
   if (!closed.ok()) {
     fmt::print(stderr, "runlog run: {}\n", closed.to_string());
-    return 1;
+    return kExitFailed;
   }
   if (int sig = forwarder.received(); sig != 0)
     fmt::print(stderr, "runlog run: stopped by {}; {} jobs not started\n", signal_name(sig), skipped);
-  return completed == jobs.size() ? 0 : 1;
+  return completed + skipped_existing == jobs.size() ? kExitOk : kExitFailed;
+}
+
+Runner setup_run(CLI::App& app) {
+  auto o = std::make_shared<RunArgs>();
+  app.add_option("--jobs", o->jobs, "the jobs (\"-\" for stdin)")->type_name("FILE")->required()->check(existing_path());
+  app.add_option("--runs-root", o->root, "where run folders go")->type_name("DIR")->capture_default_str();
+  app.add_option("-j", o->width, "jobs at once")->type_name("N")->check(whole_number(1, 1024))->capture_default_str();
+  add_durability_option(app, o->durability);
+  app.add_flag("--skip-existing", o->skip_existing,
+               "run only the jobs whose runs hold no records yet; the others are\n"
+               "reported \"skipped\" with their existingStatus. Without it, such\n"
+               "runs are refused up front (exit 2, nothing started)");
+  app.footer(std::string(kRunFooter) +
+             exit_status_footer("every job completed (or was skipped by --skip-existing)",
+                                "a job failed or was stopped by a signal (or a run could not be recorded); 2 also "
+                                "for a bad jobs file or runs that already hold records (nothing started)"));
+  return [o] { return run_jobs(*o); };
 }
 
 }  // namespace
 
-RUNLOG_COMMAND("run", "run many worker processes from a jobs file, each recorded into its own run", cmd_run, 6);
+RUNLOG_COMMAND("run", "run many worker processes from a jobs file, each recorded into its own run", setup_run, 6);
 
 }  // namespace runlog::tools

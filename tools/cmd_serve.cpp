@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -17,27 +19,7 @@
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kServeHelp = R"(runlog serve — runs and conversations over HTTP, live over SSE, and a web viewer
-
-Usage: runlog serve --runs-root DIR [--conversations-root DIR] [--listen HOST:PORT]
-                    [--token-file F] [--cors-origin ORIGIN] [--max-streams N]
-                    [--client-buffer BYTES]
-
-  --runs-root DIR           the runs: DIR/<taskId>/<runId>/
-  --conversations-root DIR  the conversations: DIR/<conversationId>/chunks.jsonl
-  --listen HOST:PORT        default 127.0.0.1:8080; port 0 picks a free one. A
-                            host other than loopback needs --token-file
-  --token-file F            the file's first line is a token; every request must
-                            then send "Authorization: Bearer <token>" (401 otherwise)
-  --cors-origin ORIGIN      send Access-Control-Allow-Origin: ORIGIN (and answer
-                            CORS preflights); no CORS without it
-  --max-streams N           live SSE streams at once (default 1024; more get 503).
-                            Each holds one thread of the server while it lasts
-  --client-buffer BYTES     events queued for one SSE client before it is judged
-                            too slow and closed (it resumes by Last-Event-ID);
-                            default 8388608
-
-Prints "listening on http://HOST:PORT/" on stdout once it accepts connections.
+constexpr const char* kServeFooter = R"HELP(Prints "listening on http://HOST:PORT/" on stdout once it accepts connections.
 
 Endpoints (GET or HEAD only; anything else 405):
   /                                   the web viewer (served from the binary)
@@ -65,58 +47,48 @@ Ids must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}; a path with '..', '.', an
 encoded '/' or a backslash gets 400, an unknown run 404. Only durable records
 are served. SIGTERM or SIGINT ends every stream cleanly and exits 0.
 
-Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage.
-)";
+)HELP";
 
-int cmd_serve(Args& args) {
-  if (args.flag("-h") || args.flag("--help")) {
-    std::fputs(kServeHelp, stdout);
-    return 0;
-  }
+struct ServeArgs {
+  std::string runs_root;
+  std::string conversations_root;
+  std::string listen = "127.0.0.1:8080";
+  std::string token_file;
+  std::string cors_origin;
+  std::uint64_t max_streams = 1024;
+  std::uint64_t client_buffer = 8388608;
+};
+
+int run_serve(const ServeArgs& a) {
   ServeOptions opt;
-  auto runs = args.value("--runs-root");
-  auto convs = args.value("--conversations-root");
-  auto listen = args.value("--listen");
-  auto token_file = args.value("--token-file");
-  auto cors = args.value("--cors-origin");
-  auto max_streams = args.number("--max-streams");
-  auto client_buffer = args.number("--client-buffer");
-  if (!args.ok()) return usage_error("serve", args.error());
-  for (const std::string& r : args.rest()) return usage_error("serve", fmt::format("unexpected argument '{}'", r));
-  if (!runs) return usage_error("serve", "--runs-root is needed");
-  opt.runs_root = *runs;
-  if (convs) opt.conversations_root = *convs;
-  if (cors) opt.cors_origin = *cors;
-  if (max_streams) {
-    if (*max_streams == 0 || *max_streams > 100000) return usage_error("serve", "--max-streams takes 1..100000");
-    opt.max_streams = static_cast<std::size_t>(*max_streams);
-  }
-  if (client_buffer) {
-    if (*client_buffer < 4096) return usage_error("serve", "--client-buffer takes at least 4096");
-    opt.client_buffer = static_cast<std::size_t>(*client_buffer);
-  }
-  if (listen) {
-    const std::size_t colon = listen->rfind(':');
+  opt.runs_root = a.runs_root;
+  opt.conversations_root = a.conversations_root;
+  opt.cors_origin = a.cors_origin;
+  opt.max_streams = static_cast<std::size_t>(a.max_streams);
+  opt.client_buffer = static_cast<std::size_t>(a.client_buffer);
+  {
+    const std::string& listen = a.listen;
+    const std::size_t colon = listen.rfind(':');
     if (colon == std::string::npos || colon == 0) return usage_error("serve", "--listen takes HOST:PORT");
-    opt.host = listen->substr(0, colon);
+    opt.host = listen.substr(0, colon);
     if (opt.host.size() > 2 && opt.host.front() == '[' && opt.host.back() == ']') opt.host = opt.host.substr(1, opt.host.size() - 2);
-    const std::string port = listen->substr(colon + 1);
+    const std::string port = listen.substr(colon + 1);
     char* end = nullptr;
     const long p = std::strtol(port.c_str(), &end, 10);
     if (port.empty() || *end != '\0' || p < 0 || p > 65535) return usage_error("serve", fmt::format("bad port '{}'", port));
     opt.port = static_cast<int>(p);
   }
-  if (token_file) {
-    std::ifstream in(*token_file);
+  if (!a.token_file.empty()) {
+    std::ifstream in(a.token_file);
     std::string line;
     if (!in || !std::getline(in, line)) {
-      fmt::print(stderr, "runlog serve: cannot read the token file {}\n", *token_file);
-      return 1;
+      fmt::print(stderr, "runlog serve: cannot read the token file {}\n", a.token_file);
+      return kExitFailed;
     }
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
     if (line.empty()) {
-      fmt::print(stderr, "runlog serve: the token file {} holds no token\n", *token_file);
-      return 1;
+      fmt::print(stderr, "runlog serve: the token file {} holds no token\n", a.token_file);
+      return kExitFailed;
     }
     opt.token = line;
   }
@@ -142,7 +114,7 @@ int cmd_serve(Args& args) {
   LogServer server(opt);
   if (Status st = server.bind(); !st.ok()) {
     fmt::print(stderr, "runlog serve: {}\n", st.to_string());
-    return 1;
+    return kExitFailed;
   }
   std::thread signals([&server, set] {
     int sig = 0;
@@ -158,14 +130,50 @@ int cmd_serve(Args& args) {
     fmt::print(stderr, "runlog serve: {}\n", st.to_string());
     pthread_kill(signals.native_handle(), SIGTERM);
     signals.join();
-    return 1;
+    return kExitFailed;
   }
   signals.join();
-  return 0;
+  return kExitOk;
+}
+
+Runner setup_serve(CLI::App& app) {
+  auto o = std::make_shared<ServeArgs>();
+  app.add_option("--runs-root", o->runs_root, "the runs: DIR/<taskId>/<runId>/ (it may appear later)")
+      ->type_name("DIR")
+      ->required();
+  app.add_option("--conversations-root", o->conversations_root, "the conversations: DIR/<conversationId>/chunks.jsonl")
+      ->type_name("DIR");
+  app.add_option("--listen", o->listen,
+                 "port 0 picks a free one. A host other than loopback needs\n"
+                 "--token-file")
+      ->type_name("HOST:PORT")
+      ->capture_default_str();
+  app.add_option("--token-file", o->token_file,
+                 "the file's first line is a token; every request must then send\n"
+                 "\"Authorization: Bearer <token>\" (401 otherwise)")
+      ->type_name("F");
+  app.add_option("--cors-origin", o->cors_origin,
+                 "send Access-Control-Allow-Origin: ORIGIN (and answer CORS\n"
+                 "preflights); no CORS without it")
+      ->type_name("ORIGIN");
+  app.add_option("--max-streams", o->max_streams,
+                 "live SSE streams at once (more get 503). Each holds one thread\n"
+                 "of the server while it lasts")
+      ->type_name("N")
+      ->check(whole_number(1, 100000))
+      ->capture_default_str();
+  app.add_option("--client-buffer", o->client_buffer,
+                 "events queued for one SSE client before it is judged too slow\n"
+                 "and closed (it resumes by Last-Event-ID)")
+      ->type_name("BYTES")
+      ->check(whole_number(4096))
+      ->capture_default_str();
+  app.footer(std::string(kServeFooter) + exit_status_footer("stopped by a signal", "cannot listen"));
+  return [o] { return run_serve(*o); };
 }
 
 }  // namespace
 
-RUNLOG_COMMAND("serve", "serve runs and conversations over HTTP and SSE, with a web log viewer", cmd_serve, 60);
+RUNLOG_COMMAND("serve", "serve runs and conversations over HTTP and SSE, with a web log viewer", setup_serve, 60);
 
 }  // namespace runlog::tools

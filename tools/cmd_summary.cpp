@@ -20,15 +20,7 @@
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kSummaryHelp = R"(runlog summary — count a run's entries and show its metadata and state
-
-Usage: runlog summary PATH
-
-PATH is a run folder (<runsRoot>/<taskId>/<runId>), a task folder, a runs root
-(one line per run, in order of task then run, read on all cores), or one .jsonl
-file.
-
-Prints one JSON object per run, on one line:
+constexpr const char* kSummaryFooter = R"HELP(Prints one JSON object per run, on one line:
   totalEntries, lastSeq, lifecycleEventCount, stdoutChunkCount, stderrChunkCount
                    the contract's LocalRunLogSummary, of the entries 1..lastSeq
   firstCreatedAt, lastCreatedAt
@@ -37,6 +29,8 @@ Prints one JSON object per run, on one line:
                    lines in each channel file
   live             whether a writer holds the run open (then everything counts
                    up to durable.seq only)
+  abandoned        no writer holds the run, yet state.json says prepared or
+                   running: its runner is gone ("running (abandoned)" in ls)
   durableSeq       the seq in durable.seq (null when the file is missing)
   meta, state      meta.json and state.json as they are (null when missing)
 
@@ -45,40 +39,24 @@ conversations root (one line per conversation, by id). A conversation's line:
 conversationId, totalEntries, lastSeq, roles and types (counts of chunks),
 openToolCalls (tool-calls without a tool-result), live and durableSeq.
 
-Options:
-  -h, --help       this help
+)HELP";
 
-Exit status: 0 success, 1 a run could not be read (damage with valid records
-after it, an I/O error: file and byte offset on stderr), 2 bad usage.
-)";
-
-int cmd_summary(Args& args) {
-  if (args.flag("-h") || args.flag("--help")) {
-    std::fputs(kSummaryHelp, stdout);
-    return 0;
-  }
-  if (!args.ok()) return usage_error("summary", args.error());
-  std::vector<std::string> rest = args.rest();
-  for (const std::string& r : rest) {
-    if (r.size() > 1 && r[0] == '-') return usage_error("summary", fmt::format("unknown option '{}'", r));
-  }
-  if (rest.empty()) return usage_error("summary", "which run? give PATH (a run folder, a runs root or a .jsonl file)");
-  if (rest.size() > 1) return usage_error("summary", fmt::format("unexpected argument '{}'", rest[1]));
-  if (io::is_conversation_dir(rest[0])) return summarize_conversation(rest[0]);
-  if (std::vector<std::string> convs = conversations_below(rest[0]); !convs.empty()) {  // a conversations root
+int run_summary(const std::string& path) {
+  if (io::is_conversation_dir(path)) return summarize_conversation(path);
+  if (std::vector<std::string> convs = conversations_below(path); !convs.empty()) {  // a conversations root
     int status = 0;
     for (const std::string& c : convs) status = std::max(status, summarize_conversation(c));
     return status;
   }
 
   std::vector<io::Source> sources;
-  if (Status st = io::find_sources(rest[0]).get(sources); !st.ok()) {
+  if (Status st = io::find_sources(path).get(sources); !st.ok()) {
     fmt::print(stderr, "runlog summary: {}\n", st.to_string());
-    return 1;
+    return kExitFailed;
   }
   if (sources.empty()) {
-    fmt::print(stderr, "runlog summary: no runs under {}\n", rest[0]);
-    return 1;
+    fmt::print(stderr, "runlog summary: no runs under {}\n", path);
+    return kExitFailed;
   }
   RunOutput output("summary", sources.size());
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
@@ -90,8 +68,24 @@ int cmd_summary(Args& args) {
   return output.finish(st);
 }
 
+Runner setup_summary(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  app.add_option("PATH", *path,
+                 "a run folder (<runsRoot>/<taskId>/<runId>), a task folder, a runs\n"
+                 "root (one line per run, in order of task then run, read on all\n"
+                 "cores), or one .jsonl file")
+      ->type_name("")
+      ->required()
+      ->check(existing_path());
+  app.footer(std::string(kSummaryFooter) +
+             exit_status_footer("success", "a run could not be read (damage with valid records after it, an I/O "
+                                           "error: file and byte offset on stderr)"));
+  return [path] { return run_summary(*path); };
+}
+
 }  // namespace
 
-RUNLOG_COMMAND("summary", "count a run's entries (LocalRunLogSummary) with its meta, state and bytes", cmd_summary, 30);
+RUNLOG_COMMAND("summary", "count a run's entries (LocalRunLogSummary) with its meta, state and bytes", setup_summary,
+               30);
 
 }  // namespace runlog::tools

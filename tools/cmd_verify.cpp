@@ -13,53 +13,35 @@
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kVerifyHelp = R"HELP(runlog verify — check runs, conversations and log files against every invariant
-
-Usage: runlog verify [--repair] [--quiet] PATH...
-
-PATH is a runs root (<root>/<task>/<run>/), a task folder, a run folder, a
-conversation folder, a folder of those, or a single .jsonl file.
-
-Every line is checked (CRC, UTF-8, JSON, keys and their order for its channel,
+constexpr const char* kVerifyFooter = R"HELP(Every line is checked (CRC, UTF-8, JSON, keys and their order for its channel,
 createdAt, escapes, bytes against text, lifecycle fields); every file (seqs
 increase, damage, torn tails); every stream (seqs 1..N each once across its
 channel files); every run (meta.json, state.json and durable.seq against the
 folder and the log). A run that a writer holds open is checked only up to what
 the writer has declared durable. The rules are in docs/verify.md.
 
-  --repair   cut torn tails (and unacknowledged records past a hole beyond the
-             durable watermark) as recovery would, say what was cut, then check
-             again. Never touches a run that a writer holds open, and never
-             rewrites corruption: damage with valid records after it stays a
-             problem.
-  --quiet    no summary line and no progress bar on stderr
-  -h, --help this help
-
 Output: one line per problem on stdout, `file:offset: what` (offset: the byte
 offset of the damaged line; 0 for a whole-file problem), sorted. On stderr, what
---repair did and a one-line summary (runs, records, bytes, seconds); a progress
-bar when stderr is a terminal and the tree is big.
+--repair did, a warning per run left abandoned (no writer holds it, yet
+state.json says prepared or running: not a problem, and --repair leaves it
+alone), and a one-line summary (runs, records, bytes, seconds); a progress bar
+when stderr is a terminal and the tree is big.
 
-Exit status: 0 no problems, 1 problems found (or left after --repair), 2 bad usage.
 )HELP";
+
+struct VerifyArgs {
+  std::vector<std::string> paths;
+  bool repair = false;
+  bool quiet = false;
+};
 
 std::string mib(std::uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / 1048576.0); }
 
-int cmd_verify(Args& args) {
-  if (args.flag("-h") || args.flag("--help")) {
-    std::fputs(kVerifyHelp, stdout);
-    return 0;
-  }
+int run_verify(const VerifyArgs& args) {
   io::VerifyOptions opts;
-  opts.repair = args.flag("--repair");
-  const bool quiet = args.flag("--quiet");
-  if (!args.ok()) return usage_error("verify", args.error());
-  std::vector<std::string> paths;
-  for (std::string& a : args.rest()) {
-    if (a.size() > 1 && a[0] == '-') return usage_error("verify", fmt::format("unknown option '{}'", a));
-    paths.push_back(std::move(a));
-  }
-  if (paths.empty()) return usage_error("verify", "give at least one PATH");
+  opts.repair = args.repair;
+  const bool quiet = args.quiet;
+  const std::vector<std::string>& paths = args.paths;
 
   const bool tty = !quiet && isatty(STDERR_FILENO);
   bool drawn = false;
@@ -82,10 +64,11 @@ int cmd_verify(Args& args) {
   if (!result.ok()) {
     if (result.status().code() == Errc::invalid_argument) return usage_error("verify", result.status().message());
     fmt::print(stderr, "runlog verify: {}\n", result.status().to_string());
-    return 1;
+    return kExitFailed;
   }
   const io::VerifyReport& r = result.value();
   for (const std::string& line : r.repairs) fmt::print(stderr, "runlog verify: repair: {}\n", line);
+  for (const std::string& line : r.warnings) fmt::print(stderr, "runlog verify: warning: {}\n", line);
   std::string out;
   for (const io::VerifyProblem& p : r.problems) {
     out += p.to_string();
@@ -107,17 +90,38 @@ int cmd_verify(Args& args) {
     std::string notes;
     if (r.live) notes += fmt::format(", {} live", r.live);
     if (r.unclosed) notes += fmt::format(", {} not closed", r.unclosed);
+    if (!r.warnings.empty()) notes += fmt::format(", {} abandoned", r.warnings.size());
     fmt::print(stderr, "runlog verify: {}{}, {} records, {}, {:.2f} s: {}\n", what, notes, r.records,
                mib(r.bytes), r.seconds,
                r.clean() ? std::string("clean")
                          : fmt::format("{} problem{}", r.problems.size(), r.problems.size() == 1 ? "" : "s"));
   }
-  return r.clean() ? 0 : 1;
+  return r.clean() ? kExitOk : kExitFailed;
+}
+
+Runner setup_verify(CLI::App& app) {
+  auto o = std::make_shared<VerifyArgs>();
+  app.add_option("PATH", o->paths,
+                 "a runs root (<root>/<task>/<run>/), a task folder, a run folder,\n"
+                 "a conversation folder, a folder of those, or a single .jsonl file")
+      ->type_name("")
+      ->required()
+      ->check(existing_path());
+  app.add_flag("--repair", o->repair,
+               "cut torn tails (and unacknowledged records past a hole beyond the\n"
+               "durable watermark) as recovery would, say what was cut, then check\n"
+               "again. Never touches a run that a writer holds open, and never\n"
+               "rewrites corruption: damage with valid records after it stays a\n"
+               "problem");
+  app.add_flag("--quiet", o->quiet, "no summary line and no progress bar on stderr");
+  app.footer(std::string(kVerifyFooter) +
+             exit_status_footer("no problems", "problems found (or left after --repair)"));
+  return [o] { return run_verify(*o); };
 }
 
 }  // namespace
 
 RUNLOG_COMMAND("verify", "check runs and logs against every invariant of the format (--repair cuts torn tails)",
-               cmd_verify, 40);
+               setup_verify, 40);
 
 }  // namespace runlog::tools

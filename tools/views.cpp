@@ -22,6 +22,7 @@ namespace {
 // The seq of the last whole, valid line of a file of `size` bytes (0 when
 // there is none near the end).
 std::uint64_t last_seq(io::File& f, std::uint64_t size) {
+  simdjson::dom::parser parser;  // lines of another implementation of the contract (no crc)
   std::uint64_t window = std::uint64_t{64} << 10;
   for (;;) {
     const std::uint64_t start = size > window ? size - window : 0;
@@ -34,7 +35,7 @@ std::uint64_t last_seq(io::File& f, std::uint64_t size) {
       const std::size_t prev = end == 0 ? std::string::npos : buf.rfind('\n', end - 1);
       if (prev == std::string::npos && start > 0) break;  // the line starts before the window
       const std::size_t from = prev == std::string::npos ? 0 : prev + 1;
-      const io::LineVerdict v = io::check_line(std::string_view(buf).substr(from, end + 1 - from));
+      const io::LineVerdict v = io::check_record_line(std::string_view(buf).substr(from, end + 1 - from), parser);
       if (v.valid) return v.seq;
       if (prev == std::string::npos) return 0;
       end = prev;
@@ -74,6 +75,7 @@ RunRow read_run(io::Dir& run, const std::string& task, const std::string& name) 
   row.entries = row.live ? durable.value_or(0) : last;
   if (state) {
     row.status = std::string(status_name(state->status));
+    row.abandoned = io::is_abandoned(row.live, state->status);
     row.started = state->startedAt;
     std::optional<std::int64_t> from = parse_iso_ms(state->startedAt);
     std::optional<std::int64_t> to;
@@ -158,7 +160,8 @@ std::string run_row_json(const RunRow& r) {
   else out += "null";
   out += ",\"durationSeconds\":";
   out += r.duration ? fmt::format("{:.3f}", *r.duration) : std::string("null");
-  out += r.live ? ",\"live\":true}" : ",\"live\":false}";
+  out += r.live ? ",\"live\":true" : ",\"live\":false";
+  out += r.abandoned ? ",\"abandoned\":true}" : ",\"abandoned\":false}";
   return out;
 }
 

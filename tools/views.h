@@ -25,6 +25,7 @@ struct RunRow {
   std::string task, run;
   std::optional<std::string> status;
   bool live = false;
+  bool abandoned = false;  ///< io::is_abandoned()
   std::uint64_t entries = 0;
   std::uint64_t bytes = 0;
   std::optional<std::string> started;
@@ -50,7 +51,7 @@ struct Listing {
 /// sizes, the last line of each channel file). Errors: not_found, io_error.
 Result<Listing> list_root(const std::string& root_path);
 
-/// `{"taskId","runId","status","entries","bytes","startedAt","durationSeconds","live"}` (no '\n').
+/// `{"taskId","runId","status","entries","bytes","startedAt","durationSeconds","live","abandoned"}` (no '\n').
 std::string run_row_json(const RunRow& row);
 /// `{"conversationId","entries","bytes","live"}` (no '\n').
 std::string conversation_row_json(const ConversationRow& row);

@@ -158,7 +158,7 @@ Result<std::uint64_t> check_runs(const std::string& root, const tools::WorkloadR
         return Status::OK();
       };
     }
-    auto plan = io::plan_recovery(files, visit);
+    auto plan = io::plan_recovery(files, 0, visit);
     if (!plan.ok()) return plan.status();
     for (std::size_t i = 0; i < files.size(); ++i) {
       const io::ChannelCut& cut = plan->channels[i];

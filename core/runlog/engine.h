@@ -46,7 +46,7 @@ struct EngineStats {
   std::uint64_t records = 0;         ///< records written
   std::uint64_t bytes = 0;           ///< encoded bytes written (line bytes, '\n' included)
   std::uint64_t batches = 0;         ///< batches written
-  std::uint64_t fsyncs = 0;          ///< fdatasync calls on log files
+  std::uint64_t fsyncs = 0;          ///< fdatasync calls on log files, and syncfs calls standing for them
   std::uint64_t syncWaves = 0;       ///< group commits (one concurrent sync wave each)
   std::uint64_t queueDepth = 0;      ///< items waiting for the sequencer (approximate)
   std::uint64_t bytesInFlight = 0;   ///< accepted, not yet acknowledged

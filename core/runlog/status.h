@@ -11,6 +11,11 @@
 // threads freely.
 #pragma once
 
+// Every public header includes this one: say plainly what they need.
+#if __cplusplus < 202002L
+#error "runlog's headers need C++20 or later: compile with -std=c++20"
+#endif
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -73,7 +78,12 @@ template <class T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
-  Result(Status status) : status_(std::move(status)) {}  // NOLINT: REQUIRES: !status.ok()
+  /// An error. An ok `status` carries no value: the Result then holds the
+  /// error invalid_argument "a Result was made from an ok Status, without a
+  /// value", so that ok() is false and value() is never reached.
+  Result(Status status)  // NOLINT: implicit on purpose
+      : status_(status.ok() ? Status::Invalid("a Result was made from an ok Status, without a value")
+                            : std::move(status)) {}
 
   bool ok() const noexcept { return status_.ok(); }
   const Status& status() const noexcept { return status_; }

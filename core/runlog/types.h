@@ -4,6 +4,10 @@
 // how each is written on disk. Plain values: safe to copy between threads.
 #pragma once
 
+#if __cplusplus < 202002L  // as in runlog/status.h: the public headers need C++20
+#error "runlog's headers need C++20 or later: compile with -std=c++20"
+#endif
+
 #include <cstdint>
 #include <optional>
 #include <string>

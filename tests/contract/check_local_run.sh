@@ -47,7 +47,7 @@ cp "$contract" "$work/local-run.ts"
   echo 'type Summary = LocalRunLogSummary & {'
   echo '  firstCreatedAt: string | null; lastCreatedAt: string | null;'
   echo '  bytes: { worker: number; stdout: number; stderr: number };'
-  echo '  live: boolean; durableSeq: number | null;'
+  echo '  live: boolean; abandoned: boolean; durableSeq: number | null;'
   echo '  meta: RunMetadata | null; state: RunStateSnapshot | null;'
   echo '};'
   echo 'export const summaries: Summary[] = ['

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runlog/engine.h"
@@ -23,9 +24,12 @@ using Clock = std::chrono::steady_clock;
 
 class EngineFaultTest : public EngineTestBase {
  protected:
-  Options FaultOptions(Durability d) {
+  /// syncfs_files: Options::syncfsFiles (0: one fdatasync per file, so a
+  /// fault on one file's fdatasync strikes).
+  Options FaultOptions(Durability d, std::size_t syncfs_files = 0) {
     Options o = MakeOptions(d);
     o.fs = fs_;
+    o.syncfsFiles = syncfs_files;
     return o;
   }
   std::shared_ptr<FaultFs> fs_ = std::make_shared<FaultFs>();
@@ -75,6 +79,110 @@ TEST_F(EngineFaultTest, FailedFsyncFailsEveryRecordItCoversWithErrnoAndPath) {
   EXPECT_FALSE(bad.flush().ok());
   EXPECT_FALSE(bad.close().ok());
   EXPECT_TRUE(good.close().ok());
+}
+
+// A wave made durable by one syncfs: every log file it covers is synced by
+// that call (no fdatasync of a log file at all), and the records survive a
+// reopen.
+TEST_F(EngineFaultTest, AWaveOfManyFilesIsOneSyncfsNotAnFdatasyncPerFile) {
+  std::vector<std::uint64_t> last(4, 0);
+  {
+    auto engine = OpenEngine(FaultOptions(Durability::batch, 1));
+    ASSERT_NE(engine, nullptr);
+    std::vector<runlog::Run> runs;
+    for (int i = 0; i < 4; ++i) runs.push_back(OpenRun(*engine, "task", "r" + std::to_string(i)));
+    // From here every fdatasync of a log file fails: only syncfs can make them durable.
+    fs_->Fail(FaultFs::Op::datasync, ".jsonl", EIO);
+    Producer p(*engine);
+    for (int round = 0; round < 5; ++round) {
+      std::vector<Ticket> tickets;
+      for (auto& run : runs) {
+        tickets.push_back(p.push_stdout(run, "out " + std::to_string(round) + "\n").value());
+        tickets.push_back(p.push_stderr(run, "err " + std::to_string(round) + "\n").value());
+      }
+      for (const Ticket& t : tickets) ASSERT_TRUE(t.wait().ok()) << t.wait().status().to_string();
+    }
+    EXPECT_EQ(fs_->failures(), 0) << "a log file was fdatasync-ed one by one";
+    EXPECT_GT(engine->stats().fsyncs, 0u);
+    EXPECT_LE(engine->stats().fsyncs, engine->stats().syncWaves);  // one syncfs per wave
+    for (auto& run : runs) EXPECT_TRUE(run.close().ok());
+  }
+  fs_->Clear();
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(CheckRun(run_dir("task", "r" + std::to_string(i)), &last[i]));
+    EXPECT_EQ(last[i], 10u);
+  }
+}
+
+// A failed syncfs cannot be pinned on one file: every stream with bytes it
+// was to make durable is fail-stopped, with the errno and the root's path;
+// a run with nothing unsynced goes on.
+TEST_F(EngineFaultTest, FailedSyncfsFailStopsEveryStreamOfTheWave) {
+  auto engine = OpenEngine(FaultOptions(Durability::batch, 1));
+  ASSERT_NE(engine, nullptr);
+  runlog::Run a = OpenRun(*engine, "task", "a");
+  runlog::Run b = OpenRun(*engine, "task", "b");
+  runlog::Run idle = OpenRun(*engine, "task", "idle");
+  Producer p(*engine);
+  EXPECT_EQ(PushStdoutAndWait(p, a, "kept a\n"), 1u);
+  EXPECT_EQ(PushStdoutAndWait(p, b, "kept b\n"), 1u);
+  fs_->Fail(FaultFs::Op::syncfs, "", EIO);
+  Ticket ta = p.push_stdout(a, "doomed a\n").value();
+  Ticket tb = p.push_stderr(b, "doomed b\n").value();
+  for (const Ticket* t : {&ta, &tb}) {
+    auto seq = t->wait();
+    ASSERT_FALSE(seq.ok()) << "acknowledged after a failed syncfs: seq " << seq.value();
+    EXPECT_EQ(seq.status().sys_errno(), EIO) << seq.status().to_string();
+    EXPECT_NE(seq.status().message().find("syncfs"), std::string::npos) << seq.status().to_string();
+  }
+  EXPECT_NE(ta.wait().status().message().find("a/stdout.jsonl"), std::string::npos) << ta.wait().status().to_string();
+  EXPECT_NE(tb.wait().status().message().find("b/stderr.jsonl"), std::string::npos) << tb.wait().status().to_string();
+  EXPECT_EQ(a.durable_seq(), 1u);
+  EXPECT_EQ(b.durable_seq(), 1u);
+  EXPECT_FALSE(a.health().ok());
+  EXPECT_FALSE(b.health().ok());
+  EXPECT_EQ(engine->stats().failedStreams, 2u);
+  // Fail-stopped: with the fault gone the runs still refuse; the idle run goes on.
+  fs_->Clear();
+  auto later = p.push_stdout(a, "later\n");
+  if (later.ok()) {
+    EXPECT_FALSE(later->wait().ok()) << "a failed run acknowledged a later record";
+  }
+  EXPECT_TRUE(idle.health().ok());
+  EXPECT_EQ(PushStdoutAndWait(p, idle, "fine\n"), 1u);
+  EXPECT_TRUE(idle.close().ok());
+}
+
+// Linux reports a syncfs error once per file system and marks the failed
+// pages clean, whichever file they belonged to: bytes written while the failed
+// syncfs ran (the next wave's) may be lost too, and the next syncfs would not
+// say so. So a failed syncfs fail-stops those streams as well.
+TEST_F(EngineFaultTest, AFailedSyncfsAlsoFailStopsStreamsWrittenWhileItRan) {
+  Options o = FaultOptions(Durability::batch, 1);
+  o.maxBatchDelay = std::chrono::microseconds(500);
+  auto engine = OpenEngine(o);
+  ASSERT_NE(engine, nullptr);
+  runlog::Run a = OpenRun(*engine, "task", "a");
+  runlog::Run b = OpenRun(*engine, "task", "b");
+  Producer p(*engine);
+  EXPECT_EQ(PushStdoutAndWait(p, a, "kept\n"), 1u);
+  fs_->HoldSyncfs();
+  fs_->Fail(FaultFs::Op::syncfs, "", EIO);
+  Ticket ta = p.push_stdout(a, "covered by the failing syncfs\n").value();
+  const auto deadline = Clock::now() + 10s;
+  while (fs_->held() == 0 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(fs_->held(), 1) << "the wave's syncfs never started";
+  Ticket tb = p.push_stdout(b, "written while it ran\n").value();
+  while (b.appended_seq() < 1 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(b.appended_seq(), 1u) << "b's batch was not written during the syncfs";
+  fs_->Clear();  // the next syncfs succeeds: only the rule above can fail b
+  fs_->ReleaseSyncfs();
+  EXPECT_FALSE(ta.wait().ok());
+  auto seq = tb.wait();
+  ASSERT_FALSE(seq.ok()) << "acknowledged bytes written while a syncfs failed: seq " << seq.value();
+  EXPECT_EQ(seq.status().sys_errno(), EIO) << seq.status().to_string();
+  EXPECT_NE(seq.status().message().find("b/stdout.jsonl"), std::string::npos) << seq.status().to_string();
+  EXPECT_EQ(b.durable_seq(), 0u);
 }
 
 TEST_F(EngineFaultTest, FailedWriteFailsTheRecordAndOtherRunsGoOn) {

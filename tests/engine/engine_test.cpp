@@ -662,6 +662,31 @@ TEST_F(EngineReopenTest, TornStdoutTailIsCutAndSeqsStayGapFree) {
   const std::uint64_t cut = size - out.back().line.size() / 2;
   ASSERT_EQ(::truncate((dir + "/stdout.jsonl").c_str(), static_cast<off_t>(cut)), 0);
 
+  // The run was closed: durable.seq and state.json vouch for every seq, so the
+  // damaged one is corruption (SPEC "Recovery"): refused, nothing changed.
+  {
+    const std::string before = ReadFile(dir + "/stdout.jsonl").value_or("");
+    auto engine = OpenEngine(MakeOptions());
+    ASSERT_NE(engine, nullptr);
+    auto refused = engine->open_run(Meta("reopen", "torn"));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), Errc::corruption) << refused.status().to_string();
+    EXPECT_EQ(ReadFile(dir + "/stdout.jsonl").value_or(""), before);
+  }
+  // A crash before the last batch's sync: only seqs below the torn one were
+  // acknowledged. Then the torn tail, and what lies past the hole, are cut.
+  {
+    const std::string w = std::to_string(torn_seq - 1);
+    ASSERT_TRUE(WriteFile(dir + "/durable.seq", std::string(20 - w.size(), '0') + w + "\n"));
+    std::string state = ReadFile(dir + "/state.json").value_or("");
+    const std::string key = "\"lastEventSeq\":";
+    const std::size_t at = state.find(key);
+    ASSERT_NE(at, std::string::npos);
+    const std::size_t end = state.find_first_not_of("0123456789", at + key.size());
+    state.replace(at + key.size(), end - at - key.size(), w);
+    ASSERT_TRUE(WriteFile(dir + "/state.json", state));
+  }
+
   {
     auto engine = OpenEngine(MakeOptions());
     ASSERT_NE(engine, nullptr);

@@ -15,7 +15,9 @@ command -v clang++ >/dev/null || { echo "run.sh: clang++ is missing (apt-get ins
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUNLOG_WERROR=ON -DRUNLOG_FUZZ=ON \
   -DRUNLOG_BUILD_TESTS=OFF -DRUNLOG_BUILD_BENCH=OFF -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 targets=(line_reader replay_filter recovery_scanner json_escape id_validator)
-cmake --build "$build" --target "${targets[@]/#/fuzz_}"
+t=$(date +%s)
+cmake --build "$build" -j"${RUNLOG_JOBS:-2}" --target "${targets[@]/#/fuzz_}"
+echo "runlog: fuzz targets built in $(( $(date +%s) - t )) s" >&2
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 mkdir -p "$build/fuzz-crashes"
 for t in "${targets[@]}"; do

@@ -328,6 +328,7 @@ class CountingDir final : public io::Dir {
     return std::unique_ptr<io::File>(new CountingFile(std::move(f), n_));
   }
   Status sync() override { return d_->sync(); }
+  Status sync_filesystem() override { return d_->sync_filesystem(); }
   Status rename(std::string_view from, std::string_view to) override { return d_->rename(from, to); }
   Status remove(std::string_view name) override { return d_->remove(name); }
   Result<std::vector<std::string>> list() override { return d_->list(); }

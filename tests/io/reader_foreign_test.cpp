@@ -228,6 +228,16 @@ class ReaderDamageTest : public EngineTestBase {
     for (const auto& l : lines_[file]) s += l;
     ASSERT_TRUE(WriteFile(dir_ + "/" + file, s));
   }
+  // durable.seq and state.json's lastEventSeq say only seqs 1..w were acknowledged.
+  void LowerFloor(std::uint64_t w) {
+    const std::string n = std::to_string(w);
+    ASSERT_TRUE(WriteFile(dir_ + "/durable.seq", std::string(20 - n.size(), '0') + n + "\n"));
+    std::string state = ReadFile(dir_ + "/state.json").value_or("");
+    const std::size_t at = state.find("\"lastEventSeq\":30");
+    ASSERT_NE(at, std::string::npos) << state;
+    state.replace(at, 17, "\"lastEventSeq\":" + n);
+    ASSERT_TRUE(WriteFile(dir_ + "/state.json", state));
+  }
   std::size_t OffsetOf(const char* file, std::size_t line) {
     std::size_t off = 0;
     for (std::size_t i = 0; i < line; ++i) off += lines_[file][i].size();
@@ -296,6 +306,15 @@ TEST_F(ReaderDamageTest, ATornLastRecordEndsTheRunBeforeIt) {
   std::string& last = lines_["stderr.jsonl"].back();
   last = last.substr(0, last.size() / 2);
   Rewrite("stderr.jsonl");
+  // The run was closed: seq 30 was acknowledged, so the damaged seq 29 is
+  // corruption (SPEC "Recovery"), named where the damage starts.
+  Read closed = ReadPath(dir_);
+  EXPECT_EQ(closed.status.code(), Errc::corruption) << closed.status.to_string();
+  EXPECT_NE(closed.status.message().find("stderr.jsonl:" + std::to_string(OffsetOf("stderr.jsonl", 9))),
+            std::string::npos)
+      << closed.status.to_string();
+  // Acknowledged only up to 28 (a crash before the last batch's sync): a torn tail.
+  LowerFloor(28);
   Read r = ReadPath(dir_);
   ASSERT_TRUE(r.status.ok()) << r.status.to_string();
   ASSERT_EQ(r.seqs.size(), 28u);
@@ -308,6 +327,8 @@ TEST_F(ReaderDamageTest, ATornLastRecordEndsTheRunBeforeIt) {
 TEST_F(ReaderDamageTest, AHoleEndsTheRun) {
   lines_["worker.jsonl"].erase(lines_["worker.jsonl"].begin() + 4);  // seq 15
   Rewrite("worker.jsonl");
+  EXPECT_EQ(ReadPath(dir_).status.code(), Errc::corruption);  // below the floor (30)
+  LowerFloor(14);
   Read r = ReadPath(dir_);
   ASSERT_TRUE(r.status.ok()) << r.status.to_string();
   EXPECT_EQ(r.seqs.size(), 14u);

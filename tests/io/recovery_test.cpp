@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <simdjson.h>
+
 #include "core/crc32c.h"
 #include "io/fs.h"
 #include "io/recovery.h"
@@ -299,12 +301,12 @@ TEST(PlanRecovery, VisitorSeesRecordsInSeqOrderAndCanFail) {
     files.push_back(keep.back().get());
   }
   RecoveryPlan p;
-  ASSERT_TRUE(plan_recovery(files, [&](std::size_t i, const ScannedRecord& r) {
+  ASSERT_TRUE(plan_recovery(files, 0, [&](std::size_t i, const ScannedRecord& r) {
                 seen.emplace_back(i, r.seq);
                 return Status::OK();
               }).get(p).ok());
   EXPECT_EQ(seen, (std::vector<std::pair<std::size_t, std::uint64_t>>{{0, 1}, {1, 2}, {2, 3}, {1, 4}}));
-  Status st = plan_recovery(files, [&](std::size_t, const ScannedRecord& r) {
+  Status st = plan_recovery(files, 0, [&](std::size_t, const ScannedRecord& r) {
                 return r.seq == 3 ? Status::Invalid("stop") : Status::OK();
               }).status();
   EXPECT_EQ(st.code(), Errc::invalid_argument);
@@ -607,7 +609,7 @@ TEST_F(RecoveryTest, CrashMidRecoveryConverges) {
       fp[i] = ch[i].get();
     }
     RecoveryPlan plan;
-    ASSERT_TRUE(plan_recovery(fp).get(plan).ok());
+    ASSERT_TRUE(plan_recovery(fp, 0).get(plan).ok());
     int done = 0;
     for (int i = 0; i < 3 && done < cuts_done; ++i) {
       if (plan.channels[i].keep < plan.channels[i].size) {
@@ -664,17 +666,119 @@ TEST_F(RecoveryTest, StateKeepsWhatTheEngineWroteAndAppliesOnlyLaterEvents) {
   EXPECT_EQ(r.state.lastEventSeq, 4u);
 }
 
-TEST_F(RecoveryTest, StateAheadOfTheLogIsRebuiltFromScratch) {
+// SPEC "Recovery": state.json vouches for seq 2; a damaged seq 2 is corruption,
+// refused with nothing changed (it used to be cut and the state rebuilt).
+TEST_F(RecoveryTest, StateAheadOfTheLogIsCorruptionNothingChanged) {
   WriteLines("worker.jsonl", Event(1, "worker_started"), Event(2, "step_completed"));
   RunStateSnapshot s = MustReopen().state;
   ASSERT_EQ(s.status, RunStatus::completed);
-  // The log loses seq 2 (torn); state.json still says completed at 2.
+  files_.close();
+  // The log loses seq 2; state.json still says completed at 2.
   Truncate("worker.jsonl", Event(1, "worker_started").size() + 5);
+  const std::vector<std::string> before = Snapshot();
+  Status st = Reopen().status();
+  EXPECT_EQ(st.code(), Errc::corruption) << st.to_string();
+  EXPECT_NE(st.message().find("worker.jsonl:" + std::to_string(Event(1, "worker_started").size())),
+            std::string::npos)
+      << st.message();
+  EXPECT_EQ(Snapshot(), before);
+}
+
+// --- The reproductions of "no acknowledged record is ever cut, renumbered or reused".
+
+// A closed run with durable.seq 7: one bit flipped in the last line of
+// stdout.jsonl (seq 5, below W) is corruption, not a torn tail; seqs 6-7 and
+// the watermarks stay.
+TEST_F(RecoveryTest, FlippedBitBelowFloorIsRefusedAndNothingChanges) {
+  WriteLines("worker.jsonl", Event(1, "worker_started"));
+  WriteLines("stdout.jsonl", Out(2), Out(3), Out(4), Out(5));
+  WriteLines("worker.jsonl", Event(6, "worker_exited", kAt, "{\"exitCode\":0}"), Event(7, "step_completed"));
+  ASSERT_EQ(MustReopen().last_seq, 7u);
+  files_.close();
+  const std::uint64_t at5 = Cat(Out(2), Out(3), Out(4)).size();
+  Corrupt("stdout.jsonl", at5 + 20, 3);
+  const std::vector<std::string> before = Snapshot();
+  Status st = Reopen().status();
+  ASSERT_EQ(st.code(), Errc::corruption) << st.to_string();
+  EXPECT_NE(st.message().find("stdout.jsonl:" + std::to_string(at5)), std::string::npos) << st.message();
+  EXPECT_EQ(Snapshot(), before);
+  // `truncate -s -100` does the same.
+  Truncate("stdout.jsonl", Read("stdout.jsonl").size() - 30);
+  const std::vector<std::string> cut = Snapshot();
+  EXPECT_EQ(Reopen().status().code(), Errc::corruption);
+  EXPECT_EQ(Snapshot(), cut);
+}
+
+// `sed -i 2d stdout.jsonl` on a closed run: a hole below W is refused before
+// anything is cut (it used to cut every record past the hole first).
+TEST_F(RecoveryTest, DeletedLineBelowFloorIsRefusedAndNothingChanges) {
+  WriteLines("worker.jsonl", Event(1, "worker_started"));
+  WriteLines("stdout.jsonl", Out(2), Out(3), Out(4), Out(5), Out(6), Out(7));
+  WriteLines("worker.jsonl", Event(8, "step_completed"));
+  ASSERT_EQ(MustReopen().last_seq, 8u);
+  files_.close();
+  Overwrite("stdout.jsonl", Cat(Out(2), Out(4), Out(5), Out(6), Out(7)));
+  const std::vector<std::string> before = Snapshot();
+  Status st = Reopen().status();
+  ASSERT_EQ(st.code(), Errc::corruption) << st.to_string();
+  EXPECT_NE(st.message().find("seq 3 is missing"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("stdout.jsonl:" + std::to_string(Out(2).size())), std::string::npos) << st.message();
+  EXPECT_EQ(Snapshot(), before);
+}
+
+// Above the floor the old rule stands: a torn tail is cut, and so is what lies
+// past a hole (never acknowledged).
+TEST_F(RecoveryTest, TornTailAboveFloorIsCut) {
+  WriteLines("worker.jsonl", Event(1, "worker_started"));
+  ASSERT_EQ(MustReopen().last_seq, 1u);  // W = 1
+  files_.close();
+  WriteLines("stdout.jsonl", Out(2));
+  AppendBytes("stdout.jsonl", Out(3).substr(0, 10));
+  WriteLines("worker.jsonl", Event(4, "step_completed"));
   RecoveredRun r = MustReopen();
-  EXPECT_EQ(r.last_seq, 1u);
-  EXPECT_EQ(r.state.status, RunStatus::running);
-  EXPECT_FALSE(r.state.finishedAt.has_value());
-  EXPECT_EQ(r.state.lastEventSeq, 1u);
+  EXPECT_EQ(r.last_seq, 2u);
+  EXPECT_EQ(Read("stdout.jsonl"), Out(2));
+  EXPECT_EQ(Read("worker.jsonl"), Event(1, "worker_started"));
+}
+
+// Lines of another implementation of the contract (context, no crc, any key
+// order, eventIds like "evt-7", no durable.seq) are records: nothing is cut.
+TEST_F(RecoveryTest, ForeignLinesAreRecordsNotTornTails) {
+  const std::string ctx = R"("taskId":"t1","stepId":"s1","runId":"r1")";
+  const std::string w1 = "{" + ctx + R"(,"seq":1,"channel":"worker","eventId":"evt-1","type":"worker_started","level":"info","createdAt":"2026-11-21T10:00:00.000Z","message":"go","data":{},"renderedLine":"go"})" "\n";
+  const std::string o2 = R"({"text":"hi\n","seq":2,"channel":"stdout","createdAt":"2026-11-21T10:00:00.001Z",)" + ctx + "}\n";
+  const std::string e3 = "{" + ctx + R"(,"seq":3,"channel":"stderr","createdAt":"2026-11-21T10:00:00.002Z","text":"err"})" "\n";
+  const std::string w4 = "{" + ctx + R"(,"seq":4,"channel":"worker","eventId":"evt-4","type":"step_completed","level":"info","createdAt":"2026-11-21T10:00:00.003Z","message":"done","data":{},"renderedLine":"done"})" "\n";
+  Overwrite("worker.jsonl", w1 + w4);
+  Overwrite("stdout.jsonl", o2);
+  Overwrite("stderr.jsonl", e3);
+  ASSERT_EQ(::unlink(Path("durable.seq").c_str()), 0);
+  RecoveredRun r = MustReopen();
+  EXPECT_EQ(r.last_seq, 4u);
+  EXPECT_TRUE(r.repairs.empty());
+  EXPECT_EQ(Read("worker.jsonl"), w1 + w4);
+  EXPECT_EQ(Read("stdout.jsonl"), o2);
+  EXPECT_EQ(Read("stderr.jsonl"), e3);
+  EXPECT_EQ(r.state.status, RunStatus::completed);
+}
+
+// A flipped bit in an own line never makes it pass as a foreign one.
+TEST(RecordRule, OwnLineWithAFlippedBitIsNeverForeign) {
+  simdjson::dom::parser parser;
+  const std::string line = Out(3, "abc");
+  for (std::size_t i = 0; i + 1 < line.size(); ++i)
+    for (int b = 0; b < 8; ++b) {
+      std::string s = line;
+      s[i] = static_cast<char>(s[i] ^ (1 << b));
+      const LineVerdict v = check_record_line(s, parser);
+      EXPECT_FALSE(v.valid) << "byte " << i << " bit " << b << ": " << s;
+    }
+  std::uint64_t seq = 0;
+  EXPECT_TRUE(is_foreign_record(R"({"taskId":"t","seq":9,"text":"x"})" "\r\n", parser, &seq));
+  EXPECT_EQ(seq, 9u);
+  EXPECT_FALSE(is_foreign_record(R"({"seq":9,"crc":"zz"})" "\n", parser, &seq));
+  EXPECT_FALSE(is_foreign_record(R"({"seq":0,"text":"x"})" "\n", parser, &seq));
+  EXPECT_FALSE(is_foreign_record("{\"seq\":1}\n{\"seq\":2}\n", parser, &seq));
 }
 
 TEST_F(RecoveryTest, WorkerRecordThatIsNotAnEventIsCorruption) {

@@ -30,7 +30,7 @@ struct Line {
 };
 
 TEST(CorruptionTest, MidFileDamageIsAlwaysDetectedWithFileAndOffset) {
-  const std::uint64_t cases = SizeFromEnv("RUNLOG_CORRUPTION_CASES", UnderSanitizer() ? 1000 : 10000, 1000000);
+  const std::uint64_t cases = SizeFromEnv("RUNLOG_CORRUPTION_CASES", UnderSanitizer() ? 500 : 10000, 1000000);
   const std::uint64_t seed = SeedFromEnv(9090);
   auto base = std::make_shared<CrashFs>();
   const History h = RandomWorkload(base, {4, 2, 120, 8, Durability::batch}, seed);

@@ -1,7 +1,8 @@
 // tests/reliability/crash_fs_test.cpp — the crash model itself
 // (support/crash_fs.h): synced bytes and entries survive every crash, what
-// was not synced may not, a failed fsync drops the dirty data for good, and
-// faults strike exactly where they are armed.
+// was not synced may not, a failed fsync drops the dirty data for good, syncfs
+// covers every file and its failure reaches each one, and faults strike
+// exactly where they are armed.
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -69,6 +70,58 @@ TEST(CrashFsTest, AnEntryNotSyncedMayBeLostWithItsSyncedData) {
   EXPECT_TRUE(kept && lost);
   ASSERT_TRUE(o.root->sync().ok());
   EXPECT_EQ(Content(*fs->CrashLosingAllUnsynced()), "x\n");
+}
+
+// syncfs: every file written before it, in every folder and root, is on disk
+// after it (folder entries are not promised); a failed syncfs drops every
+// file's dirty data, each file's next fdatasync reports the error once, and a
+// later syncfs "succeeds" without the lost bytes.
+TEST(CrashFsTest, SyncfsMakesEveryFileDurableAndItsFailureReachesEachFileOnce) {
+  auto fs = std::make_shared<CrashFs>();
+  auto root = fs->open_root("r", true, 0700).value();
+  auto sub = root->open_dir("d", true, 0700).value();
+  auto other = fs->open_root("other", true, 0700).value();
+  auto a = root->open_file("a", io::OpenMode::create, 0600).value();
+  auto b = sub->open_file("b", io::OpenMode::create, 0600).value();
+  auto c = other->open_file("c", io::OpenMode::create, 0600).value();
+  ASSERT_TRUE(root->sync().ok());
+  ASSERT_TRUE(sub->sync().ok());
+  ASSERT_TRUE(other->sync().ok());
+  ASSERT_TRUE(a->pwrite("a1\n", 3, 0).ok());
+  ASSERT_TRUE(b->pwrite("b1\n", 3, 0).ok());
+  ASSERT_TRUE(c->pwrite("c1\n", 3, 0).ok());
+  ASSERT_TRUE(sub->sync_filesystem().ok());  // any folder: the whole file system
+  auto read = [](const CrashFs& img, const std::string& r, const std::string& rel) {
+    std::string s;
+    return img.ReadNow(r, rel, &s) ? s : "<missing>";
+  };
+  auto lost = fs->CrashLosingAllUnsynced();
+  EXPECT_EQ(read(*lost, "r", "a"), "a1\n");
+  EXPECT_EQ(read(*lost, "r", "d/b"), "b1\n");
+  EXPECT_EQ(read(*lost, "other", "c"), "c1\n");
+
+  // A file created after the folder's last sync: its data is synced, its entry is not.
+  auto fresh = root->open_file("fresh", io::OpenMode::create, 0600).value();
+  ASSERT_TRUE(fresh->pwrite("x\n", 2, 0).ok());
+  ASSERT_TRUE(root->sync_filesystem().ok());
+  EXPECT_EQ(read(*fs->CrashLosingAllUnsynced(), "r", "fresh"), "<missing>");
+
+  // A failed syncfs.
+  ASSERT_TRUE(a->pwrite("a2\n", 3, 3).ok());
+  ASSERT_TRUE(b->pwrite("b2\n", 3, 3).ok());
+  fs->Inject({fs->ops() + 1, CrashFs::FaultKind::eio, false, CrashFs::kSyncfs});
+  Status st = root->sync_filesystem();
+  EXPECT_EQ(st.sys_errno(), EIO) << st.to_string();
+  EXPECT_EQ(fs->failed_syncs(), 1u);
+  EXPECT_TRUE(root->sync_filesystem().ok());  // the error is reported once per file system
+  lost = fs->CrashLosingAllUnsynced();
+  EXPECT_EQ(read(*lost, "r", "a"), "a1\n") << "a failed syncfs's bytes reached the disk by a later syncfs";
+  EXPECT_EQ(read(*lost, "r", "d/b"), "b1\n");
+  EXPECT_EQ(a->datasync().sys_errno(), EIO) << "the file's own fdatasync does not see the syncfs error";
+  EXPECT_TRUE(a->datasync().ok());
+  EXPECT_EQ(b->datasync().sys_errno(), EIO);
+  EXPECT_TRUE(c->datasync().ok());  // nothing of c was lost
+  EXPECT_EQ(read(*fs->CrashLosingAllUnsynced(), "r", "a"), "a1\n");
 }
 
 TEST(CrashFsTest, AFailedFsyncDropsTheDirtyDataAndTheRetrySucceedsWithoutIt) {

@@ -145,6 +145,7 @@ Options CrashOptions(const std::shared_ptr<CrashFs>& fs, Durability d) {
   o.fs = fs;
   o.durability = d;
   o.syncThreads = 2;
+  o.syncfsFiles = 1;
   o.maxBatchBytes = std::size_t{64} << 10;
   o.maxBatchDelay = std::chrono::microseconds(200);
   return o;
@@ -154,7 +155,9 @@ History RandomWorkload(const std::shared_ptr<CrashFs>& fs, const WorkloadShape& 
   History h;
   for (int i = 0; i < shape.runs; ++i)
     h.push_back({"t" + std::to_string(i % 2), "r" + std::to_string(i), false, {}, {}, {}, 0});
-  auto opened = Engine::open(CrashOptions(fs, shape.durability));
+  Options options = CrashOptions(fs, shape.durability);
+  options.syncfsFiles = shape.syncfs_files;
+  auto opened = Engine::open(options);
   if (!opened.ok()) return h;
   std::unique_ptr<Engine> engine = std::move(opened).value();
   std::vector<Run> runs(h.size());

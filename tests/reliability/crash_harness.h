@@ -40,12 +40,14 @@ struct WorkloadShape {
   int pushes_per_producer = 40;
   int wait_every = 4;  ///< a producer waits for its tickets after this many pushes
   Durability durability = Durability::batch;
+  std::size_t syncfs_files = 1;  ///< Options::syncfsFiles (1: every wave is one syncfs; 0: never)
 };
 
 /// The metadata every workload opens its runs with.
 RunMetadata CrashMeta(const std::string& task, const std::string& run);
 
-/// Options for an engine on `fs` (small batches, 2 sync threads).
+/// Options for an engine on `fs` (small batches, 2 sync threads, every wave
+/// one syncfs: syncfsFiles = 1).
 Options CrashOptions(const std::shared_ptr<CrashFs>& fs, Durability d = Durability::batch);
 
 /// Many producers pushing stdout, stderr and lifecycle records to many runs,

@@ -85,7 +85,7 @@ TEST(IoErrorTest, EveryFaultAtEveryCallIndexOfAScriptedWorkload) {
 TEST(IoErrorTest, RandomFaultsInRandomMultiProducerWorkloads) {
   const bool replay = std::getenv("RUNLOG_CRASH_SEED") != nullptr;
   const std::uint64_t base = SeedFromEnv(77001);
-  std::uint64_t cases = SizeFromEnv("RUNLOG_IO_ERROR_CASES", UnderSanitizer() ? 200 : 2000, 200000);
+  std::uint64_t cases = SizeFromEnv("RUNLOG_IO_ERROR_CASES", UnderSanitizer() ? 100 : 2000, 200000);
   if (replay) cases = 1;
   const WorkloadShape shape{8, 3, 30, 4, Durability::batch};
   std::uint64_t ops = 0;
@@ -102,9 +102,11 @@ TEST(IoErrorTest, RandomFaultsInRandomMultiProducerWorkloads) {
     auto fs = std::make_shared<CrashFs>();
     const CrashFs::Fault f{1 + rng() % ops, kKinds[rng() % 4], (rng() & 1) != 0, CrashFs::kAnyOp};
     fs->Inject(f);
+    WorkloadShape sh = shape;
+    sh.syncfs_files = seed % 3 == 0 ? 0 : seed % 3 == 1 ? 1 : 4;  // per-file syncs, syncfs, mixed
     History h;
     FinishesWithin(std::chrono::seconds(60), "a random workload under an injected fault",
-                   [&] { h = RandomWorkload(fs, shape, seed); });
+                   [&] { h = RandomWorkload(fs, sh, seed); });
     std::string err = RecoverAndCheck(seed % 2 ? fs->CrashLosingAllUnsynced() : fs->Crash(seed), h, false);
     if (err.empty() && MaxWaitMs(h) > 1000)
       err = "a producer waited " + std::to_string(MaxWaitMs(h)) + " ms for its answer";

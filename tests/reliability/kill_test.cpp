@@ -78,7 +78,7 @@ std::string CompleteInterruptedRun(const std::string& root, const std::string& d
 }
 
 TEST(KillTest, SigkillAtRandomMomentsThenVerifyRepairAndAFullCheck) {
-  const std::uint64_t cases = SizeFromEnv("RUNLOG_KILL_CASES", UnderSanitizer() ? 20 : 200, 20000);
+  const std::uint64_t cases = SizeFromEnv("RUNLOG_KILL_CASES", UnderSanitizer() ? 10 : 200, 20000);
   const std::uint64_t base = SeedFromEnv(4242);
   std::mt19937_64 rng(base);
   const auto start = Clock::now();

@@ -24,6 +24,7 @@ struct CrashFs::Node {
   std::string disk, now;
   std::vector<PendingOp> pending;
   const void* lock_owner = nullptr;
+  bool wb_error = false;  ///< a failed syncfs dropped writes: the next datasync reports it
   // A folder: entries now and as of its last sync().
   std::map<std::string, std::shared_ptr<Node>> entries, synced;
 };
@@ -155,7 +156,7 @@ class Gate {
     }
     if (err_ != 0) {
       st.failures++;
-      if (kind == CrashFs::kDatasync && !power_) st.failed_syncs++;
+      if ((kind == CrashFs::kDatasync || kind == CrashFs::kSyncfs) && !power_) st.failed_syncs++;
     }
   }
   int err() const { return err_; }
@@ -201,6 +202,11 @@ class MemFile final : public io::File {
   }
   Status datasync() override {
     Gate g(*st_, CrashFs::kDatasync);
+    if (g.err() == 0 && n_->wb_error) {
+      n_->wb_error = false;
+      n_->pending.clear();
+      return Status::FromErrno(EIO, "fdatasync " + path_);
+    }
     if (g.err() != 0) {
       // Linux: the dirty pages are marked clean although they never reached
       // the disk; a later fsync has nothing to write and "succeeds".
@@ -310,6 +316,33 @@ class MemDir final : public io::Dir {
     Gate g(*st_, CrashFs::kDirSync);
     if (g.err() != 0) return Status::FromErrno(g.err(), "fsync " + path_);
     n_->synced = n_->entries;
+    return Status::OK();
+  }
+  Status sync_filesystem() override {
+    Gate g(*st_, CrashFs::kSyncfs);
+    if (g.power()) return Status::FromErrno(g.err(), "syncfs " + path_);
+    const bool failed = g.err() != 0;
+    // Every file reachable from every root: one CrashFs is one file system.
+    std::vector<Node*> todo;
+    std::unordered_map<const Node*, bool> seen;
+    for (auto& [name, root] : st_->roots) todo.push_back(root.get());
+    while (!todo.empty()) {
+      Node* n = todo.back();
+      todo.pop_back();
+      if (!seen.emplace(n, true).second) continue;
+      if (n->is_dir) {
+        for (auto& [name, child] : n->entries) todo.push_back(child.get());
+        continue;
+      }
+      if (n->pending.empty()) continue;
+      if (failed) {
+        n->wb_error = true;  // Linux marks the pages clean; each file's next fdatasync reports it
+      } else {
+        for (const Node::PendingOp& op : n->pending) apply_op(&n->disk, op);
+      }
+      n->pending.clear();
+    }
+    if (failed) return Status::FromErrno(g.err(), "syncfs " + path_);
     return Status::OK();
   }
   Status rename(std::string_view from, std::string_view to) override {

@@ -14,13 +14,20 @@
 // Everything random is drawn from the seed: the same seed on the same history
 // gives the same image.
 //
+// Dir::sync_filesystem() (syncfs) puts every file's unsynced writes on disk,
+// in every root (one CrashFs is one file system); folder entries stay as they
+// were (the engine never counts on syncfs for them).
+//
 // Faults: Inject() arms an error (EIO, ENOSPC, EINTR, or a short write: a
 // prefix reaches the file, then ENOSPC) at the Nth counted operation, once or
 // from then on. Counted operations are those that change or sync something:
-// pwritev, datasync, truncate, Dir::sync, rename, remove, and an open that
-// creates. A failed datasync behaves as Linux does: the unsynced writes are
-// dropped from what can ever reach the disk (the page cache still shows them),
-// and the next datasync "succeeds". PowerOffAt(N) makes the Nth counted
+// pwritev, datasync, truncate, Dir::sync, rename, remove, an open that
+// creates, and syncfs. A failed datasync behaves as Linux does: the unsynced
+// writes are dropped from what can ever reach the disk (the page cache still
+// shows them), and the next datasync "succeeds". A failed syncfs drops the
+// unsynced writes of every file, and (Linux's per-file error sequence) the
+// next datasync of each such file reports the error once more; a later syncfs
+// "succeeds". PowerOffAt(N) makes the Nth counted
 // operation and every later one fail with EIO, without effect: the power is
 // gone; Crash() then gives what was on disk.
 //
@@ -55,7 +62,8 @@ class CrashFs final : public io::Fs, public std::enable_shared_from_this<CrashFs
     kRename = 1u << 4,
     kRemove = 1u << 5,
     kCreate = 1u << 6,
-    kAnyOp = 0x7fu,
+    kSyncfs = 1u << 7,
+    kAnyOp = 0xffu,
   };
   enum class FaultKind { eio, enospc, eintr, short_write };
 
@@ -79,7 +87,7 @@ class CrashFs final : public io::Fs, public std::enable_shared_from_this<CrashFs
   std::uint64_t ops() const;
   /// Operations that failed by Inject() or power loss.
   std::uint64_t failures() const;
-  /// Datasyncs that failed by an injected fault.
+  /// Datasyncs and syncfs calls that failed by an injected fault.
   std::uint64_t failed_syncs() const;
 
   /// The post-power-loss image described above, as a new CrashFs.

@@ -44,6 +44,12 @@ class FaultDir final : public io::Dir {
     return std::unique_ptr<io::File>(new FaultFile(fs_, std::move(r).value()));
   }
   Status sync() override { return real_->sync(); }
+  Status sync_filesystem() override {
+    const int e = fs_->FaultFor(FaultFs::Op::syncfs, real_->path());  // decided when called
+    fs_->WaitIfHeld();
+    if (e != 0) return Status::FromErrno(e, "syncfs " + real_->path());
+    return real_->sync_filesystem();
+  }
   Status rename(std::string_view from, std::string_view to) override { return real_->rename(from, to); }
   Status remove(std::string_view name) override { return real_->remove(name); }
   Result<std::vector<std::string>> list() override { return real_->list(); }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,7 +22,7 @@ namespace runlog::testing {
 
 class FaultFs final : public io::Fs, public std::enable_shared_from_this<FaultFs> {
  public:
-  enum class Op { pwritev, datasync };
+  enum class Op { pwritev, datasync, syncfs };  ///< syncfs: matched against the folder's path
 
   FaultFs() : real_(io::posix_fs()) {}
 
@@ -30,6 +31,32 @@ class FaultFs final : public io::Fs, public std::enable_shared_from_this<FaultFs
   void Fail(Op op, std::string suffix, int err) {
     std::lock_guard<std::mutex> lock(mu_);
     faults_.push_back({op, std::move(suffix), err});
+  }
+  /// Every later syncfs waits until ReleaseSyncfs() before it returns (its
+  /// fault is decided when it is called): a test can act while a syncfs is in
+  /// flight. Thread: any.
+  void HoldSyncfs() {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = true;
+  }
+  void ReleaseSyncfs() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      hold_ = false;
+    }
+    cv_.notify_all();
+  }
+  /// How many syncfs calls are waiting in HoldSyncfs().
+  int held() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_;
+  }
+  /// Called by the file system's folders on every syncfs.
+  void WaitIfHeld() {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++held_;
+    cv_.wait(lock, [&] { return !hold_; });
+    --held_;
   }
   /// Disarms every fault.
   void Clear() {
@@ -62,6 +89,9 @@ class FaultFs final : public io::Fs, public std::enable_shared_from_this<FaultFs
   };
   std::shared_ptr<io::Fs> real_;
   std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_ = false;
+  int held_ = 0;
   std::vector<Fault> faults_;
   std::atomic<int> failures_{0};
 };

@@ -38,6 +38,12 @@ TEST(CliTest, UnknownWorkloadIsBadUsage) {
   EXPECT_FALSE(r.err.empty());
 }
 
+TEST(CliTest, VersionIsCMakes) {
+  ProcessResult r = RunCli({"--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.describe() << "\n" << r.err;
+  EXPECT_EQ(r.out.rfind(std::string("runlog ") + RUNLOG_PROJECT_VERSION + " (crc32c: ", 0), 0u) << r.out;
+}
+
 TEST(CliTest, UnknownCommandIsBadUsage) {
   ProcessResult r = RunCli({"nope"});
   EXPECT_EQ(r.exit_code, 2) << r.describe() << "\n" << r.err;
@@ -133,8 +139,21 @@ INSTANTIATE_TEST_SUITE_P(
         DemoCase{"W1_none", {"--workload", "W1", "--records", "20000", "--durability", "none"}, "W1", "none", 20000, 16},
         DemoCase{"W1_batch", {"--workload", "W1", "--records", "20000", "--durability", "batch"}, "W1", "batch", 20000, 16},
         DemoCase{"W3_batch", {"--workload", "W3", "--records", "20000"}, "W3", "batch", 20000, 256},
+        // Every group commit one syncfs, offered at a fixed rate; and never one.
+        DemoCase{"W1_batch_paced_syncfs",
+                 {"--workload", "W1", "--records", "20000", "--rate", "200000", "--syncfs-files", "1"}, "W1", "batch",
+                 20000, 16},
+        DemoCase{"W3_batch_fdatasync_each", {"--workload", "W3", "--records", "3000", "--syncfs-files", "0"}, "W3",
+                 "batch", 3000, 256},
         DemoCase{"W4_batch", {"--workload", "W4", "--seconds", "0.5"}, "W4", "batch", 1, 64}),
     [](const ::testing::TestParamInfo<DemoCase>& p) { return std::string(p.param.name); });
+
+TEST(CliTest, DemoRefusesARateThatIsNotAboveZero) {
+  TempDir tmp("runlog-cli");
+  ProcessResult r = RunCli({"demo", "--runs-root", tmp / "runs", "--rate", "0", "--quiet"});
+  EXPECT_EQ(r.exit_code, 2) << r.describe() << "\n" << r.err;
+  EXPECT_NE(r.err.find("--rate"), std::string::npos) << r.err;
+}
 
 // ---------------------------------------------------------------- example
 

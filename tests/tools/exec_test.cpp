@@ -1,4 +1,4 @@
-// tests/tools/exec_test.cpp — `runlog exec` and tools/capture.h with real
+// tests/tools/exec_test.cpp — `runlog exec` and runlog/capture.h with real
 // child processes (tests/tools/child_helper.cpp and shell snippets): what
 // lands in the run, byte for byte, what passes through, how the child ended,
 // signals, descriptor leaks and bad input.
@@ -10,13 +10,17 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <map>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runlog/engine.h"
 #include "support/process.h"
 #include "support/run_files.h"
-#include "tools/capture.h"
+#include "runlog/capture.h"
 
 extern char** environ;
 
@@ -207,6 +211,31 @@ TEST(ExecTest, PtyMakesTheChildSeeATerminal) {
   EXPECT_EQ(p.out, "not-a-tty\n");
 }
 
+// A child on a pty that reads its stdin gets runlog's stdin (a pipe, a file,
+// /dev/null) and then end-of-file: it finishes, never waits on the terminal.
+TEST(ExecTest, PtyChildReadingStdinGetsItThenEndOfFile) {
+  TempDir tmp("runlog-exec");
+  const std::string exec = std::string(RUNLOG_CLI_PATH) + " exec --pty --runs-root '" + tmp / "runs" + "' --task t ";
+  const std::string child = " -- sh -c 'test -t 1 && read first && echo \"first=$first\" && cat && echo end'";
+  ProcessResult null = RunProcess({"/bin/sh", "-c", exec + "--run r1" + child + " < /dev/null"}, std::chrono::seconds(30));
+  ASSERT_FALSE(null.timed_out) << "a pty child reading stdin from /dev/null hung";
+  // `read` fails at end-of-file: the && chain stops, with sh's exit status 1.
+  EXPECT_EQ(null.exit_code, 1) << null.describe() << null.err;
+  ProcessResult piped = RunProcess({"/bin/sh", "-c", "printf 'one\\ntwo\\nthree' | " + exec + "--run r2" + child},
+                                   std::chrono::seconds(30));
+  ASSERT_FALSE(piped.timed_out) << "a pty child reading stdin from a pipe hung";
+  ASSERT_EQ(piped.exit_code, 0) << piped.describe() << piped.err;
+  EXPECT_EQ(piped.out, "first=one\r\ntwo\r\nthreeend\r\n");
+  EXPECT_EQ(Raw(tmp, "r2", "stdout"), "first=one\r\ntwo\r\nthreeend\r\n");
+  ASSERT_TRUE(WriteFile(tmp / "in", "from a file\n"));
+  ProcessResult file = RunProcess({"/bin/sh", "-c", exec + "--run r3 -- cat < '" + tmp / "in" + "'"},
+                                  std::chrono::seconds(30));
+  ASSERT_FALSE(file.timed_out) << "a pty child reading stdin from a file hung";
+  ASSERT_EQ(file.exit_code, 0) << file.describe() << file.err;
+  EXPECT_EQ(Raw(tmp, "r3", "stdout"), "from a file\r\n");
+  ExpectVerifies(tmp);
+}
+
 TEST(ExecTest, HelpSaysHow) {
   for (const char* cmd : {"exec", "run"}) {
     ProcessResult r = RunCli({cmd, "--help"});
@@ -249,12 +278,20 @@ TEST(ExecTest, AnUnwritableRunsRootFailsBeforeTheChildStarts) {
   EXPECT_FALSE(Exists(tmp / "ran"));
 }
 
-TEST(ExecTest, AnExistingRunIsNotAppendedTo) {
+TEST(ExecTest, AnExistingRunIsRefusedAndNothingInItChanges) {
   TempDir tmp("runlog-exec");
   ASSERT_EQ(Exec(tmp, "r1", {"true"}).exit_code, 0);
+  const std::string dir = RunDir(tmp / "runs", "t", "r1");
+  std::map<std::string, std::optional<std::string>> before;
+  for (const char* f : {"state.json", "meta.json", "durable.seq", "worker.jsonl", "stdout.jsonl", "stderr.jsonl"})
+    before[f] = ReadFile(dir + "/" + f);
+  ASSERT_TRUE(before["state.json"].has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a rewrite would show a later updatedAt
   ProcessResult r = Exec(tmp, "r1", {"sh", "-c", "touch " + tmp / "ran"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_NE(r.err.find("t/r1 already holds records (status completed)"), std::string::npos) << r.err;
   EXPECT_FALSE(Exists(tmp / "ran"));
+  for (const auto& [f, content] : before) EXPECT_EQ(ReadFile(dir + "/" + f), content) << f << " changed";
   EXPECT_EQ(EventTypes(tmp, "r1").size(), 4u);
 }
 
@@ -353,9 +390,9 @@ TEST(CaptureTest, EngineDescriptorsDoNotLeakIntoTheChild) {
   meta.runId = "r1";
   runlog::Run run = engine->open_run(meta).value();
   Producer producer(*engine);
-  tools::CaptureOptions co;
+  CaptureOptions co;
   co.child.argv = {kHelper, "fds", "err", "done"};
-  auto r = tools::capture_into_run(co, run, producer);
+  auto r = capture_into_run(co, run, producer);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->exit_status(), 0);
   EXPECT_GT(r->pid, 0);
@@ -372,10 +409,10 @@ TEST(CaptureTest, EngineDescriptorsDoNotLeakIntoTheChild) {
 
 TEST(CaptureTest, ChunksKeepTheBoundariesOfTheReads) {
   std::vector<std::pair<Channel, std::string>> got;
-  tools::CaptureOptions co;
+  CaptureOptions co;
   co.child.argv = {kHelper, "out", "one", "sleep", "100", "out", "two", "sleep", "100", "err", "three"};
   co.child.cwd = "/";
-  auto r = tools::capture(co, [&](Channel ch, std::string_view b) {
+  auto r = capture(co, [&](Channel ch, std::string_view b) {
     got.emplace_back(ch, std::string(b));
     return Status::OK();
   });
@@ -386,20 +423,84 @@ TEST(CaptureTest, ChunksKeepTheBoundariesOfTheReads) {
   EXPECT_EQ(got[2], std::make_pair(Channel::stderr_, std::string("three")));
 }
 
+// When both pipes are ready, stdout is read first: a child that wrote to
+// stdout and then to stderr is recorded in that order. on_started holds the
+// reading back until the child has written both (and exited), so both pipes
+// are ready at the first poll every time.
+TEST(CaptureTest, StdoutIsReadBeforeStderrWhenBothAreReady) {
+  for (int round = 0; round < 5; ++round) {
+    std::vector<std::pair<Channel, std::string>> got;
+    CaptureOptions co;
+    co.child.argv = {"sh", "-c", "echo out; echo err >&2"};
+    co.on_started = [](pid_t pid) {  // until the child has exited (a zombie, not reaped: WNOWAIT)
+      siginfo_t info{};
+      for (int i = 0; i < 1000 && info.si_pid != pid; ++i) {
+        if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) break;
+        if (info.si_pid != pid) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      return Status::OK();
+    };
+    auto r = capture(co, [&](Channel ch, std::string_view b) {
+      got.emplace_back(ch, std::string(b));
+      return Status::OK();
+    });
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0], std::make_pair(Channel::stdout_, std::string("out\n"))) << "round " << round;
+    EXPECT_EQ(got[1], std::make_pair(Channel::stderr_, std::string("err\n"))) << "round " << round;
+  }
+}
+
+TEST(CaptureTest, PtyChildReadingStdinGetsEndOfFile) {
+  std::string out;
+  CaptureOptions co;
+  co.child.argv = {"sh", "-c", "cat; echo done"};
+  co.child.pty = true;  // inherit_stdin false: /dev/null
+  std::optional<Result<CaptureResult>> r;
+  ASSERT_TRUE(FinishesWithin(std::chrono::seconds(30), "a pty capture of a child reading stdin", [&] {
+    r.emplace(capture(co, [&](Channel, std::string_view b) {
+      out += b;
+      return Status::OK();
+    }));
+  }));
+  ASSERT_TRUE(r->ok()) << r->status().to_string();
+  EXPECT_EQ(r->value().exit_status(), 0);
+  EXPECT_EQ(out, "done\r\n");
+}
+
+// A pty child that exits at once is reported as it exited, not as killed by
+// the SIGHUP that closing the terminal's master too early would send it.
+TEST(CaptureTest, AQuickPtyChildIsNotHungUp) {
+  for (int round = 0; round < 40; ++round) {
+    std::string out;
+    CaptureOptions co;
+    co.child.argv = {"/bin/echo", "hi"};
+    co.child.pty = true;
+    auto r = capture(co, [&](Channel, std::string_view b) {
+      out += b;
+      return Status::OK();
+    });
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_EQ(r->signal, 0) << "round " << round << ": killed by " << signal_name(r->signal);
+    ASSERT_EQ(r->exit_code, 0) << "round " << round;
+    EXPECT_EQ(out, "hi\r\n");
+  }
+}
+
 TEST(CaptureTest, CwdAndEnvironmentReachTheChild) {
   std::string out;
-  tools::CaptureOptions co;
+  CaptureOptions co;
   co.child.argv = {"sh", "-c", "pwd; echo \"$RUNLOG_TEST_VAR\""};
   co.child.cwd = "/tmp";
   co.child.env = {{"RUNLOG_TEST_VAR", "hello there"}};
-  auto r = tools::capture(co, [&](Channel, std::string_view b) {
+  auto r = capture(co, [&](Channel, std::string_view b) {
     out += b;
     return Status::OK();
   });
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(out, "/tmp\nhello there\n");
   co.child.cwd = "/no/such/folder";
-  auto bad = tools::capture(co, [&](Channel, std::string_view) { return Status::OK(); });
+  auto bad = capture(co, [&](Channel, std::string_view) { return Status::OK(); });
   ASSERT_TRUE(bad.ok());
   EXPECT_EQ(bad->exit_status(), 127);
   EXPECT_NE(bad->error.find("/no/such/folder"), std::string::npos) << bad->error;
@@ -510,7 +611,7 @@ TEST(RunCommandTest, ABadJobsFileIsBadUsageAndStartsNothing) {
     EXPECT_FALSE(Exists(tmp / "ran")) << bad;
   }
   EXPECT_EQ(RunCli({"run", "--runs-root", tmp / "runs"}).exit_code, 2);
-  EXPECT_EQ(RunCli({"run", "--jobs", tmp / "missing.jsonl"}).exit_code, 1);
+  EXPECT_EQ(RunCli({"run", "--jobs", tmp / "missing.jsonl"}).exit_code, 2);  // a path that does not exist
 }
 
 }  // namespace

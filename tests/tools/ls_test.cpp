@@ -68,8 +68,9 @@ TEST_F(LsTest, ListsStatusesAndCountsAsTableAndJson) {
   };
   expect_row(1, "a-done", "completed", "5");
   expect_row(2, "b-failed", "failed", "7");
-  expect_row(3, "c-running", "running", "3");
+  expect_row(3, "c-running", "running (abandoned)", "3");  // closed without a final event: no writer will end it
   expect_row(4, "d-live", "running (live)", "5");
+  EXPECT_EQ(lines[4].find("abandoned"), std::string::npos) << lines[4];
   // Aligned: every row's STATUS starts under the header's.
   const std::size_t status_col = lines[0].find("STATUS");
   for (std::size_t i = 1; i < lines.size(); ++i) {
@@ -84,11 +85,12 @@ TEST_F(LsTest, ListsStatusesAndCountsAsTableAndJson) {
     const char* status;
     std::uint64_t entries;
     bool live;
+    bool abandoned;
   };
-  std::map<std::string, Want> want = {{"a-done", {"build", "completed", 5, false}},
-                                      {"b-failed", {"build", "failed", 7, false}},
-                                      {"c-running", {"test", "running", 3, false}},
-                                      {"d-live", {"test", "running", 5, true}}};
+  std::map<std::string, Want> want = {{"a-done", {"build", "completed", 5, false, false}},
+                                      {"b-failed", {"build", "failed", 7, false, false}},
+                                      {"c-running", {"test", "running", 3, false, true}},
+                                      {"d-live", {"test", "running", 5, true, false}}};
   simdjson::dom::parser parser;
   std::size_t rows = 0;
   for (std::size_t from = 0, nl; (nl = json.out.find('\n', from)) != std::string::npos; from = nl + 1) {
@@ -98,7 +100,7 @@ TEST_F(LsTest, ListsStatusesAndCountsAsTableAndJson) {
     std::vector<std::string> keys;
     for (auto kv : obj) keys.emplace_back(kv.key);
     EXPECT_EQ(keys, (std::vector<std::string>{"taskId", "runId", "status", "entries", "bytes", "startedAt",
-                                              "durationSeconds", "live"}))
+                                              "durationSeconds", "live", "abandoned"}))
         << line;
     std::string_view run_id, task, status, started;
     ASSERT_EQ(obj["runId"].get_string().get(run_id), simdjson::SUCCESS);
@@ -110,6 +112,7 @@ TEST_F(LsTest, ListsStatusesAndCountsAsTableAndJson) {
     EXPECT_EQ(status, w.status) << line;
     EXPECT_EQ(obj["entries"].get_uint64().value_unsafe(), w.entries) << line;
     EXPECT_EQ(obj["live"].get_bool().value_unsafe(), w.live) << line;
+    EXPECT_EQ(obj["abandoned"].get_bool().value_unsafe(), w.abandoned) << line;
     EXPECT_GT(obj["bytes"].get_uint64().value_unsafe(), 0u);
     EXPECT_EQ(obj["startedAt"].get_string().get(started), simdjson::SUCCESS);
     EXPECT_TRUE(IsIsoMillis(started)) << line;
@@ -119,13 +122,14 @@ TEST_F(LsTest, ListsStatusesAndCountsAsTableAndJson) {
   EXPECT_EQ(rows, 4u) << json.out;
 }
 
-TEST_F(LsTest, EmptyRootListsNothingAndAMissingOneFails) {
+TEST_F(LsTest, EmptyRootListsNothingAndAMissingOneIsBadUsage) {
   ASSERT_EQ(::mkdir(root().c_str(), 0700), 0);
   ProcessResult empty = RunCli({"ls", root()});
   EXPECT_EQ(empty.exit_code, 0) << empty.err;
   EXPECT_TRUE(empty.out.empty()) << empty.out;
   ProcessResult missing = RunCli({"ls", tmp() + "/nope"});
-  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("nope"), std::string::npos) << missing.err;
   EXPECT_FALSE(missing.err.empty());
 }
 

@@ -209,11 +209,12 @@ TEST_F(ReplayCliRunTest, SummaryMatchesTheFiles) {
 }
 
 TEST_F(ReplayCliRunTest, FailuresAreExitOneWithFileAndOffset) {
+  // A path that does not exist is bad usage.
   ProcessResult missing = Cli({"replay", tmp() + "/no-such-run"});
-  EXPECT_EQ(missing.exit_code, 1) << missing.describe();
+  EXPECT_EQ(missing.exit_code, 2) << missing.describe();
   EXPECT_NE(missing.err.find("no-such-run"), std::string::npos) << missing.err;
   ProcessResult missing_sum = Cli({"summary", tmp() + "/no-such-run"});
-  EXPECT_EQ(missing_sum.exit_code, 1);
+  EXPECT_EQ(missing_sum.exit_code, 2);
 
   // A flipped bit in stdout's third line, with valid lines after it.
   const std::string file = run_dir("t1", "b") + "/stdout.jsonl";

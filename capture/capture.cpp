@@ -1,5 +1,5 @@
-// tools/capture.cpp — see capture.h.
-#include "tools/capture.h"
+// capture/capture.cpp — see runlog/capture.h.
+#include "runlog/capture.h"
 
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -23,7 +23,7 @@
 
 extern char** environ;
 
-namespace runlog::tools {
+namespace runlog {
 namespace {
 
 // ------------------------------------------------- the live process groups
@@ -210,6 +210,8 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
   return out;
 }
 
+constexpr int kPipeBytes = 1 << 20;
+
 }  // namespace
 
 int CaptureResult::exit_status() const {
@@ -273,23 +275,27 @@ Result<CaptureResult> capture(const CaptureOptions& options, const ChunkSink& si
   } else {
     RUNLOG_RETURN_IF_ERROR(make_pipe(&out_r, &out_w));
     RUNLOG_RETURN_IF_ERROR(make_pipe(&err_r, &err_w));
-    // Bigger pipes: fewer wake-ups when a child floods (best effort).
-    ::fcntl(out_w.get(), F_SETPIPE_SZ, 1 << 20);
-    ::fcntl(err_w.get(), F_SETPIPE_SZ, 1 << 20);
-    if (spec.inherit_stdin) {
-      int d = ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
-      in_fd = Fd(d >= 0 ? d : ::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    } else {
-      in_fd = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    }
-    if (in_fd.get() < 0) return Status::FromErrno(errno, "open /dev/null");
+    // Bigger pipes: fewer wake-ups and larger reads when a child floods (best
+    // effort: up to /proc/sys/fs/pipe-max-size, 1 MiB by default).
+    ::fcntl(out_w.get(), F_SETPIPE_SZ, kPipeBytes);
+    ::fcntl(err_w.get(), F_SETPIPE_SZ, kPipeBytes);
   }
+  // stdin, on a pty too: runlog's own or /dev/null, so that a child that reads
+  // it gets the input and then end-of-file, never a wait on a terminal that
+  // nobody types into.
+  if (spec.inherit_stdin) {
+    int d = ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+    in_fd = Fd(d >= 0 ? d : ::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  } else {
+    in_fd = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  }
+  if (in_fd.get() < 0) return Status::FromErrno(errno, "open /dev/null");
   RUNLOG_RETURN_IF_ERROR(make_pipe(&report_r, &report_w));
 
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
   const long open_max = ::sysconf(_SC_OPEN_MAX);
   const int max_fd = open_max > 0 && open_max < 65536 ? static_cast<int>(open_max) : 65536;
-  const int child_in = spec.pty ? out_w.get() : in_fd.get();
+  const int child_in = in_fd.get();
   const int child_err = spec.pty ? out_w.get() : err_w.get();
   // Registered before the fork so that a forwarded signal cannot miss it; the
   // group exists once the child (or we, just below) called setpgid.
@@ -342,7 +348,9 @@ Result<CaptureResult> capture(const CaptureOptions& options, const ChunkSink& si
   Status first_error;
   if (options.on_started) first_error = options.on_started(pid);
 
-  // Pump both outputs until both are closed.
+  // Pump both outputs until both are closed. Sources in this order: stdout,
+  // then stderr, so that when both are ready stdout is read first (a child that
+  // wrote to stdout and then to stderr is recorded in that order).
   std::string buffer(std::max<std::size_t>(options.read_size, 4096), '\0');
   struct Source {
     int fd;
@@ -354,6 +362,7 @@ Result<CaptureResult> capture(const CaptureOptions& options, const ChunkSink& si
   if (!spec.pty) open.push_back({err_r.get(), Channel::stderr_, options.passthrough_stderr});
   int passthrough_broken[3] = {0, 0, 0};
   std::vector<pollfd> fds;
+  std::vector<std::size_t> closed;
   while (!open.empty()) {
     fds.clear();
     for (const Source& s : open) fds.push_back({s.fd, POLLIN, 0});
@@ -363,13 +372,15 @@ Result<CaptureResult> capture(const CaptureOptions& options, const ChunkSink& si
       if (first_error.ok()) first_error = Status::FromErrno(errno, "poll");
       break;
     }
-    for (std::size_t i = fds.size(); i-- > 0;) {
-      if (fds[i].revents == 0) continue;
+    closed.clear();
+    for (std::size_t i = 0; i < open.size(); ++i) {
+      const short revents = fds[i].revents;
       Source& s = open[i];
+      if (revents == 0) continue;
       ssize_t r = ::read(s.fd, buffer.data(), buffer.size());
       if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (r <= 0) {  // EOF; EIO on a pty master once the terminal's last user is gone
-        open.erase(open.begin() + static_cast<std::ptrdiff_t>(i));
+        closed.push_back(i);
         continue;
       }
       std::string_view bytes(buffer.data(), static_cast<std::size_t>(r));
@@ -386,10 +397,14 @@ Result<CaptureResult> capture(const CaptureOptions& options, const ChunkSink& si
       }
       if (first_error.ok()) first_error = sink(s.channel, bytes);
     }
+    for (std::size_t k = closed.size(); k-- > 0;) open.erase(open.begin() + static_cast<std::ptrdiff_t>(closed[k]));
   }
+  // Reap before closing: closing a pty's master hangs up its terminal, which
+  // sends SIGHUP to the child if it has not finished exiting yet (a child that
+  // exited 0 was then reported killed by SIGHUP, about 1 time in 8).
+  reap();
   out_r.reset();
   err_r.reset();
-  reap();
   if (!first_error.ok()) return first_error;
   return result;
 }
@@ -495,4 +510,4 @@ void SignalForwarder::loop() {
   }
 }
 
-}  // namespace runlog::tools
+}  // namespace runlog

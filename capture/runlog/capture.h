@@ -1,10 +1,12 @@
-// tools/capture.h — run a worker process and record everything it says into a
+// runlog/capture.h — run a worker process and record everything it says into a
 // run: spawn it in a process group of its own (or on a pseudo-terminal), read
 // its stdout and stderr without one blocking the other, push every read as one
 // chunk, pass the bytes through, reap it and log how it ended.
 //
-// Used by `runlog exec` (one child), `runlog run` (many, one per thread) and
-// the tests, which call these functions directly.
+// The library runlog_capture (capture/ in the source tree; installed with
+// librunlog as <runlog/capture.h>). Used by `runlog exec` (one child), `runlog
+// run` (many, one per thread), the Node binding and the tests, which call these
+// functions directly.
 //
 // Descriptors: every descriptor this file opens is O_CLOEXEC; the child gets
 // exactly 0, 1 and 2. Signals: the child starts with the default disposition
@@ -25,7 +27,7 @@
 
 #include "runlog/engine.h"
 
-namespace runlog::tools {
+namespace runlog {
 
 /// What to start and how.
 struct ChildSpec {
@@ -33,11 +35,13 @@ struct ChildSpec {
   std::string cwd;                ///< empty: runlog's own
   /// Variables set (or replaced) on top of runlog's environment.
   std::vector<std::pair<std::string, std::string>> env;
-  /// true: the child's stdin, stdout and stderr are one pseudo-terminal (its
-  /// controlling terminal, so colours and line buffering behave as in a
-  /// terminal); all its output arrives as stdout. Nothing is written to its input.
+  /// true: the child's stdout and stderr are one pseudo-terminal, which is its
+  /// controlling terminal too (so colours and line buffering behave as in a
+  /// terminal); all its output arrives as stdout. Its stdin is still the one
+  /// below, not the terminal: a child that reads it gets the input and then
+  /// end-of-file, never a wait on a terminal that nobody types into.
   bool pty = false;
-  /// The child's stdin when not on a pty: true = runlog's own stdin, false = /dev/null.
+  /// The child's stdin: true = runlog's own stdin, false = /dev/null.
   bool inherit_stdin = false;
 };
 
@@ -117,4 +121,4 @@ class SignalForwarder {
   std::thread thread_;
 };
 
-}  // namespace runlog::tools
+}  // namespace runlog

@@ -1,0 +1,141 @@
+// core/sequencer.h — the one thread that assigns seqs, encodes, writes and
+// acknowledges. Records and controls: core/sequencer.cpp; batches and waves
+// (group commit): core/group_commit.cpp. Every member runs on the sequencer
+// thread.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/engine_internal.h"
+#include "core/group_commit.h"
+#include "core/line_encoder.h"
+
+namespace runlog::detail {
+
+class Sequencer {
+ public:
+  static constexpr std::size_t kBulk = 32;  ///< records taken from one producer at a time
+
+  explicit Sequencer(EngineCore& core) : core_(core) {
+    waves_[0] = std::make_unique<Wave>();
+    waves_[1] = std::make_unique<Wave>();
+    next_wave_ = waves_[0].get();
+    state_wave_ = std::make_unique<Wave>();
+    items_.resize(kBulk);
+    page_pool_cap_ = core.options.maxBatchBytes / kPageSize + 64;
+    line_.resize(chunk_line_bound(4096));
+  }
+  ~Sequencer() {
+    for (Page* p : page_pool_) delete p;
+  }
+
+  void run();
+
+ private:
+  // ---- records
+  std::size_t take_round(bool* drained);
+  void arrive(Item& it);
+  void sequence(Item& it);
+  void process_chunk(Item& it);
+  void process_event(Item& it);
+  void process_stored(Item& it);
+  void drop(Item& it);
+  void emit_chunk(StreamState& s, Channel ch, std::int64_t created_ms, std::int64_t push_ns, const char* data,
+                  std::size_t n);
+  void emit_event(StreamState& s, EventType type, std::int64_t exit_code, std::int64_t created_ms,
+                  std::int64_t push_ns, std::string_view fragment);
+  void taken(Item& it);
+  void open_batch();
+  void append_line(StreamState& s, Channel ch, const char* line, std::size_t n);
+  void note_line(StreamState& s, std::size_t len, std::int64_t push_ns);
+  char* line_buffer(std::size_t bound);
+  void mark_dirty(StreamState& s);
+  void apply_event_to_state(StreamState& s, EventType type, std::int64_t exit_code, std::int64_t created_ms,
+                            std::uint64_t seq);
+
+  // ---- controls
+  void process_control(Control& c);
+  void take_close(StreamState& s);
+  void check_pending();
+  void finish_close(StreamState& s);
+
+  // ---- batches and waves
+  void write_batch();
+  void write_stream(StreamState& s);
+  void start_wave();
+  void start_state_wave();
+  void cover_with_syncfs(Wave& w);
+  void wave_done(Wave& w);
+  void fail_volume(Wave& w, Volume volume, const Status& st);
+  void acknowledge_now();
+  void fail_stream(StreamState& s, const Status& st);
+  void schedule_state(StreamState& s);
+  Status ensure_open(StreamState& s);
+  void lru_touch(StreamState& s);
+  void lru_unlink(StreamState& s);
+  void evict_idle();
+
+  Page* get_page() {
+    if (!page_pool_.empty()) {
+      Page* p = page_pool_.back();
+      page_pool_.pop_back();
+      p->next = nullptr;
+      p->used = 0;
+      return p;
+    }
+    return new Page;  // not value-initialized: 16 KiB of zeros would be wasted work
+  }
+  void put_chain(OutChain& c) {
+    for (Page* p = c.head; p != nullptr;) {
+      Page* n = p->next;
+      if (page_pool_.size() < page_pool_cap_) page_pool_.push_back(p); else delete p;
+      p = n;
+    }
+    c = OutChain{};
+  }
+
+  bool batch_mode() const { return core_.options.durability == Durability::batch; }
+
+  EngineCore& core_;
+  std::vector<Item> items_;
+  struct SlotCursor {
+    ProducerSlot* slot;
+    std::int64_t last_ns;  // push time of the last record taken from it
+    bool empty;            // came up empty in this round
+  };
+  std::vector<SlotCursor> slots_;  // the engine's slots, as of slots_version_
+  std::uint64_t slots_version_ = ~std::uint64_t{0};
+  std::vector<char> line_;
+  std::vector<char> joined_;  // carry + chunk, when a character was split across pushes
+  std::vector<Page*> page_pool_;
+  std::size_t page_pool_cap_;  // enough pages for a full batch: no churn in steady state
+  std::vector<struct iovec> iov_;
+
+  // the current batch (encoded, not yet written)
+  std::vector<StreamState*> dirty_;
+  std::vector<std::int64_t> batch_push_ns_;
+  std::uint64_t batch_release_ = 0;
+  std::size_t batch_bytes_ = 0;
+  std::uint64_t batch_records_ = 0;
+  std::int64_t batch_started_ns_ = 0;
+  bool batch_open_ = false;
+
+  std::array<std::unique_ptr<Wave>, 2> waves_;
+  Wave* next_wave_;             // accumulating
+  Wave* in_flight_ = nullptr;   // being synced
+  std::unique_ptr<Wave> state_wave_;  // state.json replacements, on the state pool
+  bool state_in_flight_ = false;
+  std::vector<StreamState*> state_pending_;  // streams whose state.json waits for durability
+  std::vector<Control*> pending_;            // controls waiting for durability
+  bool shutdown_ = false;
+
+  StreamState* lru_head_ = nullptr;  // least recently used
+  StreamState* lru_tail_ = nullptr;
+};
+
+}  // namespace runlog::detail

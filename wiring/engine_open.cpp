@@ -1,0 +1,29 @@
+// wiring/engine_open.cpp — Engine::open(): the one function that knows both
+// layers. It opens the runs root, makes the file-backed Storage (io/) and
+// hands it to the engine (core/), which starts the sequencer and the sync
+// pool. core/ talks to files only through core/storage.h; io/ knows nothing
+// of queues or threads; this file sits above both.
+#include <memory>
+#include <utility>
+
+#include "core/engine_internal.h"
+#include "io/file_storage.h"
+#include "io/fs.h"
+#include "io/run_dir.h"
+#include "runlog/engine.h"
+
+namespace runlog {
+
+// Thread: any user thread.
+Result<std::unique_ptr<Engine>> Engine::open(Options options) {
+  RUNLOG_RETURN_IF_ERROR(validate_options(options));
+  if (!options.fs) options.fs = io::posix_fs();
+  auto root = options.fs->open_root(options.runsRoot, true, options.dirMode);
+  if (!root.ok()) return root.status();
+  io::LayoutOptions layout{options.dirMode, options.fileMode};
+  auto storage = io::file_storage(std::move(root).value(), layout, options.fs, options.conversationsRoot);
+  auto core = std::make_unique<detail::EngineCore>(std::move(options), std::move(storage));
+  return std::unique_ptr<Engine>(new Engine(std::move(core)));
+}
+
+}  // namespace runlog
