@@ -21,6 +21,7 @@
 #include "tools/chat.h"
 #include "tools/command.h"
 #include "tools/run_output.h"
+#include "tools/ship/nats_replay.h"
 
 namespace runlog::tools {
 namespace {
@@ -34,6 +35,10 @@ Usage: runlog replay PATH [--after N] [--channel C]... [--type T]... [--level L]
 PATH is a run folder (<runsRoot>/<taskId>/<runId>), a task folder, a runs root
 (every <task>/<run> below it, in order of task then run; runs are read on all
 cores, their output stays in that order), or one .jsonl file.
+
+PATH may also be nats://HOST:PORT/STREAM/<taskId>/<runId> (or .../conv/<id>):
+a run or conversation shipped by `runlog ship`, read back from JetStream and
+printed exactly as here; it takes --after and --follow.
 
 PATH may also be a conversation folder (<conversationsRoot>/<id>, holding
 chunks.jsonl): it takes --after, --limit and --format jsonl (StoredChunk lines
@@ -254,6 +259,11 @@ int cmd_replay(Args& args) {
   }
   if (rest.empty()) return usage_error("replay", "which run? give PATH (a run folder, a runs root or a .jsonl file)");
   if (rest.size() > 1) return usage_error("replay", fmt::format("unexpected argument '{}'", rest[1]));
+  if (ship::is_nats_url(rest[0])) {  // a shipped run or conversation (docs/ship.md)
+    if (channels || types || levels || since || until || limit || (format && *format != "jsonl"))
+      return usage_error("replay", "a nats:// address takes only --after and --follow");
+    return ship::replay_nats(rest[0], after.value_or(0), follow_flag);
+  }
   if (io::is_conversation_dir(rest[0])) {  // a conversation folder: StoredChunk or ChatMessage lines
     if (follow_flag || channels || types || levels || since || until)
       return usage_error("replay", "a conversation takes only --after, --limit and --format jsonl|messages");
