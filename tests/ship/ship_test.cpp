@@ -1,0 +1,445 @@
+// tests/ship/ship_test.cpp — `runlog ship` and `runlog replay nats://…` against
+// a real 3-node JetStream cluster of nats-server started here, on loopback
+// ports, with its data under a temp folder. Skipped (loudly) only where
+// nats-server is not installed. RUNLOG_LONG=1: more kills, more records.
+#include <gtest/gtest.h>
+#include <fmt/format.h>
+#include <nats/nats.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "nats_cluster.h"
+#include "runlog/engine.h"
+#include "support/process.h"
+#include "tools/ship/nats_replay.h"
+#include "tools/ship/subject.h"
+
+namespace runlog::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+bool Long() { return std::getenv("RUNLOG_LONG") != nullptr; }
+
+std::string TempDir(const char* what) {
+  std::string t = fs::temp_directory_path() / fmt::format("runlog-ship-{}-{}-XXXXXX", what, ::getpid());
+  if (::mkdtemp(t.data()) == nullptr) return "";
+  return t;
+}
+
+std::vector<std::string> Lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string l;
+  while (std::getline(ss, l)) out.push_back(l);
+  return out;
+}
+
+// Writes `runs` finished runs of `records` records each (task ids with a '.'
+// to exercise the subject encoding) and one conversation of `chunks` chunks.
+void WriteData(const std::string& root, int runs, int records, int chunks) {
+  Options o;
+  o.runsRoot = root + "/runs";
+  o.conversationsRoot = root + "/convs";
+  auto engine = Engine::open(o);
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  Producer p(*engine.value());
+  for (int r = 0; r < runs; ++r) {
+    RunMetadata m;
+    m.taskId = r % 2 ? "build.v1.2" : "test_suite";
+    m.runId = fmt::format("run-{}", r);
+    m.stepId = "s1";
+    m.stepName = "ship test";
+    m.workerKind = "test";
+    m.checkpointMode = "none";
+    auto run = engine.value()->open_run(m);
+    ASSERT_TRUE(run.ok()) << run.status().to_string();
+    (void)p.push_event(run.value(), {EventType::worker_started, LogLevel::info, "started", R"({"pid":1})"});
+    for (int i = 0; i < records; ++i) {
+      if (i % 7 == 3) (void)p.push_stderr(run.value(), fmt::format("warn {} \xff\n", i));
+      else (void)p.push_stdout(run.value(), fmt::format("line {} of run {} \"quoted\"\n", i, r));
+    }
+    (void)p.push_event(run.value(), {EventType::step_completed, LogLevel::info, "done", ""});
+    ASSERT_TRUE(run.value().close().ok());
+  }
+  if (chunks > 0) {
+    auto conv = engine.value()->open_conversation("chat.one");
+    ASSERT_TRUE(conv.ok()) << conv.status().to_string();
+    for (int i = 0; i < chunks; ++i)
+      (void)p.push_chunk(conv.value(), i % 2 ? Role::assistant : Role::user,
+                         fmt::format(R"({{"type":"text","text":"chunk {}"}})", i));
+    ASSERT_TRUE(conv.value().close().ok());
+  }
+  ASSERT_TRUE(engine.value()->close_all().ok());
+}
+
+class ShipTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (FindNatsServer().empty()) return;
+    dir_ = new std::string(TempDir("cluster"));
+    cluster_ = new NatsCluster();
+    std::string error;
+    if (!cluster_->Start(*dir_, 3, &error)) {
+      fmt::print(stderr, "cluster did not start: {}\n", error);
+      delete cluster_;
+      cluster_ = nullptr;
+    }
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+    if (dir_) fs::remove_all(*dir_);
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (FindNatsServer().empty()) {
+      fmt::print(stderr,
+                 "\n*****************************************************************\n"
+                 "*** SKIPPED: nats-server is not installed (apt install nats-server);\n"
+                 "*** runlog ship is NOT tested against JetStream on this machine.\n"
+                 "*****************************************************************\n\n");
+      GTEST_SKIP() << "nats-server is not installed";
+    }
+    ASSERT_NE(cluster_, nullptr) << "the 3-node JetStream cluster did not start";
+    work_ = TempDir("work");
+    ASSERT_FALSE(work_.empty());
+    DeleteStream("RUNLOG");
+  }
+  void TearDown() override {
+    if (!work_.empty() && !HasFailure()) fs::remove_all(work_);
+    else if (!work_.empty()) fmt::print(stderr, "kept {}\n", work_);
+  }
+
+  static void DeleteStream(const std::string& name) {
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    if (natsConnection_ConnectTo(&nc, cluster_->Url(0).c_str()) == NATS_OK &&
+        natsConnection_JetStream(&js, nc, nullptr) == NATS_OK)
+      (void)js_DeleteStream(js, name.c_str(), nullptr, nullptr);
+    if (js) jsCtx_Destroy(js);
+    if (nc) natsConnection_Destroy(nc);
+  }
+
+  std::vector<std::string> ShipArgs(bool follow = false) const {
+    std::vector<std::string> a = {RUNLOG_CLI_PATH, "ship", "--runs-root", work_ + "/runs", "--conversations-root",
+                                  work_ + "/convs", "--nats", cluster_->Urls()};
+    if (follow) a.push_back("--follow");
+    return a;
+  }
+
+  // Every durable record exactly once, per subject in seq order, and replay
+  // nats:// equal to the local replay, for every run and the conversation.
+  void ExpectShippedExactlyOnce() {
+    std::uint64_t expected_total = 0;
+    for (const auto& task : fs::directory_iterator(work_ + "/runs")) {
+      for (const auto& run : fs::directory_iterator(task.path())) {
+        const std::string t = task.path().filename(), r = run.path().filename();
+        SCOPED_TRACE(t + "/" + r);
+        for (const char* ch : {"worker", "stdout", "stderr"}) {
+          ProcessResult local = RunCli({"replay", "--channel", ch, run.path()});
+          ASSERT_EQ(local.exit_code, 0) << local.err;
+          std::vector<std::string> want = Lines(local.out);
+          std::vector<StoredMsg> got;
+          std::string error;
+          const std::string subject = fmt::format("runlog.run.{}.{}.{}", ship::encode_token(t), r, ch);
+          ASSERT_TRUE(ReadStream(cluster_->Url(1), "RUNLOG", subject, &got, &error)) << error;
+          ASSERT_EQ(got.size(), want.size()) << subject;
+          std::uint64_t prev = 0;
+          for (std::size_t i = 0; i < got.size(); ++i) {
+            ASSERT_EQ(got[i].data, want[i]) << subject << " message " << i;
+            ASSERT_GT(got[i].seq, prev) << subject << ": out of order";
+            prev = got[i].seq;
+            ASSERT_EQ(got[i].msg_id, fmt::format("run/{}/{}/{}", t, r, got[i].seq));
+          }
+          expected_total += want.size();
+        }
+        ProcessResult local = RunCli({"replay", run.path()});
+        ProcessResult remote = RunCli({"replay", fmt::format("{}/RUNLOG/{}/{}", cluster_->Url(2), t, r)});
+        ASSERT_EQ(remote.exit_code, 0) << remote.err;
+        ASSERT_EQ(remote.out, local.out);
+        ProcessResult after = RunCli({"replay", "--after", "100", fmt::format("{}/RUNLOG/{}/{}", cluster_->Url(0), t, r)});
+        ASSERT_EQ(after.out, RunCli({"replay", "--after", "100", run.path()}).out);
+        ++expected_total;  // the end marker
+      }
+    }
+    if (fs::exists(work_ + "/convs/chat.one")) {
+      ProcessResult local = RunCli({"replay", work_ + "/convs/chat.one"});
+      std::vector<StoredMsg> got;
+      std::string error;
+      ASSERT_TRUE(ReadStream(cluster_->Url(0), "RUNLOG", "runlog.conv.chat%2Eone", &got, &error)) << error;
+      std::vector<std::string> want = Lines(local.out);
+      ASSERT_EQ(got.size(), want.size());
+      for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i].data, want[i]);
+      ProcessResult remote = RunCli({"replay", cluster_->Url(1) + "/RUNLOG/conv/chat.one"});
+      ASSERT_EQ(remote.out, local.out) << remote.err;
+      expected_total += want.size();
+    }
+    EXPECT_EQ(StreamMessages(cluster_->Url(0), "RUNLOG"), static_cast<std::int64_t>(expected_total));
+  }
+
+  static std::string* dir_;
+  static NatsCluster* cluster_;
+  std::string work_;
+};
+
+std::string* ShipTest::dir_ = nullptr;
+NatsCluster* ShipTest::cluster_ = nullptr;
+
+TEST(ShipSubject, EncodesWhatASubjectTokenCannotHold) {
+  EXPECT_EQ(ship::encode_token("build.v1.2"), "build%2Ev1%2E2");
+  EXPECT_EQ(ship::encode_token("a_b-C9"), "a_b-C9");
+  EXPECT_EQ(ship::decode_token("build%2Ev1%2E2").value(), "build.v1.2");
+  EXPECT_FALSE(ship::decode_token("a%2").has_value());
+  EXPECT_FALSE(ship::decode_token("a%41").has_value());  // 'A' needs no encoding: one spelling per id
+  EXPECT_FALSE(ship::decode_token("a.b").has_value());
+  EXPECT_EQ(ship::run_subject("t.1", "r", Channel::stderr_), "runlog.run.t%2E1.r.stderr");
+  EXPECT_EQ(ship::conv_subject("c.1"), "runlog.conv.c%2E1");
+  EXPECT_EQ(ship::run_msg_id("t.1", "r", 7), "run/t.1/r/7");
+}
+
+TEST(ShipSubject, ParsesReplayAddresses) {
+  std::string error;
+  auto a = ship::parse_nats_address("nats://127.0.0.1:4222/RUNLOG/t.1/r-2", &error);
+  ASSERT_TRUE(a.has_value()) << error;
+  EXPECT_EQ(a->server, "nats://127.0.0.1:4222");
+  EXPECT_EQ(a->stream, "RUNLOG");
+  EXPECT_FALSE(a->conv);
+  EXPECT_EQ(a->a, "t.1");
+  EXPECT_EQ(a->b, "r-2");
+  auto c = ship::parse_nats_address("nats://h:1/S/conv/c.1", &error);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->conv);
+  EXPECT_EQ(c->a, "c.1");
+  auto task_named_conv = ship::parse_nats_address("nats://h:1/S/run/conv/r1", &error);
+  ASSERT_TRUE(task_named_conv.has_value());
+  EXPECT_FALSE(task_named_conv->conv);
+  EXPECT_EQ(task_named_conv->a, "conv");
+  EXPECT_FALSE(ship::parse_nats_address("nats://h:1/S/t", &error).has_value());
+  EXPECT_FALSE(ship::parse_nats_address("nats://h:1/S/t/../x", &error).has_value());
+  EXPECT_FALSE(ship::parse_nats_address("nats://h:1/S/t/r/x", &error).has_value());
+}
+
+TEST_F(ShipTest, SurvivesTwentySigkillsOfTheShipper) {
+  const int kills = Long() ? 200 : 20;
+  const int runs = kSanitized ? 3 : 6, records = Long() ? 20000 : (kSanitized ? 600 : 2500);
+  if (kSanitized) fmt::print(stderr, "sanitizer build: {} runs of {} records (fewer, the kills stay {})\n", runs, records, kills);
+  WriteData(work_, runs, records, 300);
+  // Each kill lands at a random point of the shipping: when the stream has
+  // reached a random share of what it will hold (or at once, during start-up
+  // and the resync, when that share is already there), plus 0-3 ms.
+  const std::int64_t total = runs * (records + 3) + 300;
+  std::mt19937 rng(12345);
+  std::vector<std::int64_t> targets;
+  for (int k = 0; k < kills; ++k) targets.push_back(std::uniform_int_distribution<std::int64_t>(0, total - 1)(rng));
+  std::sort(targets.begin(), targets.end());
+  int finished_early = 0;
+  for (int k = 0; k < kills; ++k) {
+    Child shipper(ShipArgs(), work_ + "/ship.log");
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (shipper.Running() && std::chrono::steady_clock::now() < deadline &&
+           StreamMessages(cluster_->Url(k % 3), "RUNLOG") < targets[k])
+      std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 3000)(rng)));
+    if (!shipper.Running()) {
+      ++finished_early;
+      continue;
+    }
+    shipper.Signal(SIGKILL);
+    EXPECT_EQ(shipper.Wait(10s), 128 + SIGKILL);
+  }
+  EXPECT_LE(finished_early, kills / 5) << "most kills must land while shipping";
+  Child last(ShipArgs(), work_ + "/ship.log");
+  ASSERT_EQ(last.Wait(120s), 0);
+  fmt::print(stderr, "{} kills; {} shippers finished before their kill\n", kills, finished_early);
+  ExpectShippedExactlyOnce();
+  // A lost cursor, a new machine: shipping again sends nothing new.
+  const std::int64_t before = StreamMessages(cluster_->Url(0), "RUNLOG");
+  Child again(ShipArgs(), work_ + "/ship.log");
+  ASSERT_EQ(again.Wait(60s), 0);
+  EXPECT_EQ(StreamMessages(cluster_->Url(0), "RUNLOG"), before);
+}
+
+TEST_F(ShipTest, SurvivesAServerNodeKilledMidway) {
+  const int runs = kSanitized ? 3 : 6, records = kSanitized ? 1500 : 5000;
+  WriteData(work_, runs, records, 0);
+  Child shipper(ShipArgs(), work_ + "/ship.log");
+  std::this_thread::sleep_for(kSanitized ? 1500ms : 400ms);
+  // Kill the stream's leader when there is one yet (else node 0).
+  int victim = 0;
+  {
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    jsStreamInfo* si = nullptr;
+    if (natsConnection_ConnectTo(&nc, cluster_->Url(1).c_str()) == NATS_OK &&
+        natsConnection_JetStream(&js, nc, nullptr) == NATS_OK &&
+        js_GetStreamInfo(&si, js, "RUNLOG", nullptr, nullptr) == NATS_OK && si->Cluster && si->Cluster->Leader)
+      victim = si->Cluster->Leader[1] - '0';
+    if (si) jsStreamInfo_Destroy(si);
+    if (js) jsCtx_Destroy(js);
+    if (nc) natsConnection_Destroy(nc);
+  }
+  EXPECT_TRUE(shipper.Running()) << "shipping ended before the node was killed; make the data larger";
+  cluster_->Kill(victim);
+  std::this_thread::sleep_for(1500ms);
+  std::string error;
+  ASSERT_TRUE(cluster_->Restart(victim, &error)) << error;
+  ASSERT_TRUE(cluster_->WaitReady(victim, 30s, &error)) << error;
+  ASSERT_EQ(shipper.Wait(120s), 0);
+  ExpectShippedExactlyOnce();
+}
+
+TEST_F(ShipTest, ShipsARunWhileItIsWritten) {
+  Options o;
+  o.runsRoot = work_ + "/runs";
+  o.conversationsRoot = work_ + "/convs";
+  fs::create_directories(o.runsRoot);
+  Child shipper(ShipArgs(true), work_ + "/ship.log");
+  std::this_thread::sleep_for(300ms);
+  auto engine = Engine::open(o);
+  ASSERT_TRUE(engine.ok());
+  RunMetadata m;
+  m.taskId = "live.task";
+  m.runId = "r1";
+  m.stepId = "s";
+  m.stepName = "live";
+  m.workerKind = "test";
+  m.checkpointMode = "none";
+  auto run = engine.value()->open_run(m);
+  ASSERT_TRUE(run.ok());
+  Producer p(*engine.value());
+  ASSERT_TRUE(p.push_event(run.value(), {EventType::worker_started, LogLevel::info, "go", ""}).ok());
+  ASSERT_TRUE(run.value().flush().ok());
+  // A reader of the stream, following, from before most records exist.
+  Child follower({RUNLOG_CLI_PATH, "replay", "--follow", cluster_->Url(2) + "/RUNLOG/live.task/r1"},
+                 work_ + "/follow.out");
+  const int records = kSanitized ? 300 : 1500;
+  for (int i = 0; i < records; ++i) {
+    ASSERT_TRUE(p.push_stdout(run.value(), fmt::format("live line {}\n", i)).ok());
+    if (i % 50 == 0) {
+      ASSERT_TRUE(run.value().flush().ok());
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ASSERT_TRUE(p.push_event(run.value(), {EventType::step_completed, LogLevel::info, "done", ""}).ok());
+  ASSERT_TRUE(run.value().close().ok());
+  ASSERT_TRUE(engine.value()->close_all().ok());
+  EXPECT_EQ(follower.Wait(60s), 0) << "replay --follow did not end at the run's end";
+  // The follower printed exactly the local replay (stdout only: the log file
+  // holds its stderr too, which is empty on success).
+  std::ifstream in(work_ + "/follow.out");
+  std::stringstream followed;
+  followed << in.rdbuf();
+  EXPECT_EQ(followed.str(), RunCli({"replay", o.runsRoot + "/live.task/r1"}).out);
+  shipper.Signal(SIGTERM);
+  ASSERT_EQ(shipper.Wait(30s), 0);
+  ExpectShippedExactlyOnce();
+}
+
+TEST_F(ShipTest, NamedFailures) {
+  WriteData(work_, 1, 50, 0);
+  // A server that is down.
+  ProcessResult down = RunCli({"ship", "--runs-root", work_ + "/runs", "--nats", "nats://127.0.0.1:1"});
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_NE(down.err.find("server down"), std::string::npos) << down.err;
+  // A stream that holds other subjects.
+  {
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    ASSERT_EQ(natsConnection_ConnectTo(&nc, cluster_->Url(0).c_str()), NATS_OK);
+    ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char* subj[] = {"other.>"};
+    cfg.Name = "OTHER";
+    cfg.Subjects = subj;
+    cfg.SubjectsLen = 1;
+    jsStreamInfo* si = nullptr;
+    ASSERT_EQ(js_AddStream(&si, js, &cfg, nullptr, nullptr), NATS_OK);
+    jsStreamInfo_Destroy(si);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+  }
+  ProcessResult other = RunCli({"ship", "--runs-root", work_ + "/runs", "--nats", cluster_->Url(0), "--stream", "OTHER"});
+  DeleteStream("OTHER");
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("other subjects"), std::string::npos) << other.err;
+
+  // Bad credentials and a full stream: a one-node server with a password.
+  const std::string dir = TempDir("auth");
+  NatsCluster single;
+  std::string error;
+  ASSERT_TRUE(single.Start(dir, 1, &error, "authorization { user: ship, password: secret }", "ship", "secret")) << error;
+  const std::string port = single.Url(0).substr(single.Url(0).rfind(':') + 1);
+  ProcessResult bad = RunCli({"ship", "--runs-root", work_ + "/runs", "--nats", "nats://ship:wrong@127.0.0.1:" + port});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("bad credentials"), std::string::npos) << bad.err;
+
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, single.Url(0).c_str()), NATS_OK);
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  const char* subj[] = {"runlog.>"};
+  cfg.Name = "RUNLOG";
+  cfg.Subjects = subj;
+  cfg.SubjectsLen = 1;
+  cfg.MaxMsgs = 20;
+  cfg.Discard = js_DiscardNew;
+  jsStreamInfo* si = nullptr;
+  ASSERT_EQ(js_AddStream(&si, js, &cfg, nullptr, nullptr), NATS_OK);
+  jsStreamInfo_Destroy(si);
+  ProcessResult full = RunCli({"ship", "--runs-root", work_ + "/runs", "--nats", single.Url(0), "--replicas", "1"});
+  EXPECT_EQ(full.exit_code, 1);
+  EXPECT_NE(full.err.find("stream full"), std::string::npos) << full.err;
+  EXPECT_EQ(StreamMessages(single.Url(0), "RUNLOG"), 20);
+  // Room again: the rest follows, nothing skipped, nothing twice.
+  cfg.MaxMsgs = -1;
+  ASSERT_EQ(js_UpdateStream(&si, js, &cfg, nullptr, nullptr), NATS_OK);
+  jsStreamInfo_Destroy(si);
+  ProcessResult rest = RunCli({"ship", "--runs-root", work_ + "/runs", "--nats", single.Url(0), "--replicas", "1"});
+  EXPECT_EQ(rest.exit_code, 0) << rest.err;
+  const std::string run_dir = work_ + "/runs/test_suite/run-0";
+  ProcessResult local = RunCli({"replay", run_dir});
+  ProcessResult remote = RunCli({"replay", single.Url(0) + "/RUNLOG/test_suite/run-0"});
+  EXPECT_EQ(remote.out, local.out) << remote.err;
+  EXPECT_EQ(StreamMessages(single.Url(0), "RUNLOG"), static_cast<std::int64_t>(Lines(local.out).size()) + 1);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  fs::remove_all(dir);
+}
+
+TEST(ShipCli, HelpHelps) {
+  ProcessResult help = RunCli({"ship", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--runs-root"), std::string::npos);
+  EXPECT_NE(help.out.find("Nats-Msg-Id"), std::string::npos);
+  EXPECT_EQ(RunCli({"ship", "--runs-root", "x"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"replay", "nats://127.0.0.1:1/RUNLOG/onlytask"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace runlog::testing
