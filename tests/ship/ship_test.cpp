@@ -358,6 +358,37 @@ TEST_F(ShipTest, ShipsARunWhileItIsWritten) {
   ExpectShippedExactlyOnce();
 }
 
+TEST_F(ShipTest, ShipsWhatAReopenedRunAdded) {
+  WriteData(work_, 2, 200, 20);
+  Child first(ShipArgs(), work_ + "/ship.log");
+  ASSERT_EQ(first.Wait(60s), 0);
+  // The finished run is opened again and written to: only what it added is
+  // shipped (its end marker is in the stream, with the old last seq).
+  {
+    Options o;
+    o.runsRoot = work_ + "/runs";
+    o.conversationsRoot = work_ + "/convs";
+    auto engine = Engine::open(o);
+    ASSERT_TRUE(engine.ok());
+    RunMetadata m;
+    m.taskId = "test_suite";
+    m.runId = "run-0";
+    m.stepId = "s1";
+    m.stepName = "ship test";
+    m.workerKind = "test";
+    m.checkpointMode = "none";
+    auto run = engine.value()->open_run(m);
+    ASSERT_TRUE(run.ok()) << run.status().to_string();
+    Producer p(*engine.value());
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(p.push_stdout(run.value(), fmt::format("again {}\n", i)).ok());
+    ASSERT_TRUE(run.value().close().ok());
+    ASSERT_TRUE(engine.value()->close_all().ok());
+  }
+  Child second(ShipArgs(), work_ + "/ship.log");
+  ASSERT_EQ(second.Wait(60s), 0);
+  ExpectShippedExactlyOnce();
+}
+
 TEST_F(ShipTest, NamedFailures) {
   WriteData(work_, 1, 50, 0);
   // A server that is down.

@@ -65,9 +65,17 @@ void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure)
     if (pa != nullptr) {
       sh->acked.fetch_add(1, std::memory_order_relaxed);
       if (pa->Duplicate) sh->duplicates.fetch_add(1, std::memory_order_relaxed);
-      if (!sh->failed_min.empty() && msg != nullptr) {
-        auto it = sh->failed_min.find(natsMsg_GetSubject(msg));
-        if (it != sh->failed_min.end() && seq_of(msg) > it->second && !pa->Duplicate) sh->out_of_order = true;
+      if (!sh->failed_min.empty() && msg != nullptr && !pa->Duplicate) {
+        // Stored after an earlier failure of its subject, or a run's end
+        // marker stored after a failure of any of the run's records.
+        const std::string subject = natsMsg_GetSubject(msg);
+        auto it = sh->failed_min.find(subject);
+        if (it != sh->failed_min.end() && seq_of(msg) > it->second) sh->out_of_order = true;
+        if (subject.size() > 4 && subject.compare(subject.size() - 4, 4, ".end") == 0) {
+          const std::string run = subject.substr(0, subject.size() - 3);
+          for (const auto& [failed, seq] : sh->failed_min)
+            if (failed.compare(0, run.size(), run) == 0) sh->out_of_order = true;
+        }
       }
     } else {
       LinkFailure kind = LinkFailure::refused;
