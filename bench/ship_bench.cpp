@@ -175,6 +175,7 @@ double bare_pass(const Setup& s, natsConnection* nc, std::string* error) {
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.PublishAsync.MaxPending = ship::LinkOptions{}.window;
+  jo.PublishAsync.StallWait = 60000;  // a full window waits for room (the default 200 ms fails the publish)
   jo.PublishAsync.AckHandler = on_ack;
   jo.PublishAsync.AckHandlerClosure = &failed;
   jsCtx* js = nullptr;

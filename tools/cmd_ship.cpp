@@ -95,7 +95,8 @@ int cmd_ship(Args& args) {
   ::sigaction(SIGTERM, &sa, nullptr);
   ship::ShipStats stats;
   Status st = ship::ship(o, &g_stop, &stats);
-  fmt::print(stderr, "runlog ship: {} runs, {} conversations; {} messages published, {} acknowledged ({} already stored); {} resyncs\n",
+  if (stats.runs + stats.conversations > 0)
+    fmt::print(stderr, "runlog ship: {} runs, {} conversations; {} messages published, {} acknowledged ({} already stored); {} resyncs\n",
              stats.runs, stats.conversations, stats.published, stats.acked, stats.duplicates, stats.resyncs);
   if (!st.ok()) {
     fmt::print(stderr, "runlog ship: {}\n", st.message());

@@ -43,9 +43,13 @@ struct NatsLink::Shared {
 
 std::string nats_error(int status, std::string_view what) {
   natsStatus last = NATS_OK;
-  const char* text = nats_GetLastError(&last);
-  return fmt::format("{}: {}{}{}", what, natsStatus_GetText(static_cast<natsStatus>(status)),
-                     text && *text ? " — " : "", text ? text : "");
+  std::string_view text = nats_GetLastError(&last) ? nats_GetLastError(&last) : "";
+  const std::string_view plain = natsStatus_GetText(static_cast<natsStatus>(status));
+  // The library's last error adds a source location and often repeats the status.
+  if (const auto paren = text.find("): "); text.rfind("(", 0) == 0 && paren != std::string_view::npos)
+    text.remove_prefix(paren + 3);
+  if (text.empty() || text == plain) return fmt::format("{}: {}", what, plain);
+  return fmt::format("{}: {} ({})", what, plain, text);
 }
 
 namespace {
@@ -244,7 +248,14 @@ bool NatsLink::publish(const std::string& subject, std::string_view msg_id, std:
     for (;;) {
       if (sh.stopped) return false;
       const auto now = Clock::now();
-      const bool stalled = sh.outstanding > 0 && now - sh.last_progress > std::chrono::milliseconds(options_.stall_ms);
+      const auto quiet = now - sh.last_progress;
+      if (sh.outstanding > 0 && quiet > std::chrono::milliseconds(options_.ack_wait_ms + 1000)) {
+        // Nothing settled for longer than an ack may take: the line stops
+        // (drain() takes back what the client library still holds).
+        sh.stop(LinkFailure::timeout, fmt::format("no ack for {} ms", options_.ack_wait_ms + 1000));
+        return false;
+      }
+      const bool stalled = sh.outstanding > 0 && quiet > std::chrono::milliseconds(options_.stall_ms);
       if (sh.outstanding < options_.window && !stalled) break;
       sh.cv.wait_for(lk, std::chrono::milliseconds(20));
     }
