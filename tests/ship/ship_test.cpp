@@ -56,6 +56,17 @@ std::vector<std::string> Lines(const std::string& s) {
   return out;
 }
 
+RunMetadata Meta(std::string task, std::string run) {
+  RunMetadata m;
+  m.taskId = std::move(task);
+  m.runId = std::move(run);
+  m.stepId = "s1";
+  m.stepName = "ship test";
+  m.workerKind = "test";
+  m.checkpointMode = "none";
+  return m;
+}
+
 // Writes `runs` finished runs of `records` records each (task ids with a '.'
 // to exercise the subject encoding) and one conversation of `chunks` chunks.
 void WriteData(const std::string& root, int runs, int records, int chunks) {
@@ -66,14 +77,7 @@ void WriteData(const std::string& root, int runs, int records, int chunks) {
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
   Producer p(*engine.value());
   for (int r = 0; r < runs; ++r) {
-    RunMetadata m;
-    m.taskId = r % 2 ? "build.v1.2" : "test_suite";
-    m.runId = fmt::format("run-{}", r);
-    m.stepId = "s1";
-    m.stepName = "ship test";
-    m.workerKind = "test";
-    m.checkpointMode = "none";
-    auto run = engine.value()->open_run(m);
+    auto run = engine.value()->open_run(Meta(r % 2 ? "build.v1.2" : "test_suite", fmt::format("run-{}", r)));
     ASSERT_TRUE(run.ok()) << run.status().to_string();
     (void)p.push_event(run.value(), {EventType::worker_started, LogLevel::info, "started", R"({"pid":1})"});
     for (int i = 0; i < records; ++i) {
@@ -320,14 +324,7 @@ TEST_F(ShipTest, ShipsARunWhileItIsWritten) {
   std::this_thread::sleep_for(300ms);
   auto engine = Engine::open(o);
   ASSERT_TRUE(engine.ok());
-  RunMetadata m;
-  m.taskId = "live.task";
-  m.runId = "r1";
-  m.stepId = "s";
-  m.stepName = "live";
-  m.workerKind = "test";
-  m.checkpointMode = "none";
-  auto run = engine.value()->open_run(m);
+  auto run = engine.value()->open_run(Meta("live.task", "r1"));
   ASSERT_TRUE(run.ok());
   Producer p(*engine.value());
   ASSERT_TRUE(p.push_event(run.value(), {EventType::worker_started, LogLevel::info, "go", ""}).ok());
@@ -370,14 +367,7 @@ TEST_F(ShipTest, ShipsWhatAReopenedRunAdded) {
     o.conversationsRoot = work_ + "/convs";
     auto engine = Engine::open(o);
     ASSERT_TRUE(engine.ok());
-    RunMetadata m;
-    m.taskId = "test_suite";
-    m.runId = "run-0";
-    m.stepId = "s1";
-    m.stepName = "ship test";
-    m.workerKind = "test";
-    m.checkpointMode = "none";
-    auto run = engine.value()->open_run(m);
+    auto run = engine.value()->open_run(Meta("test_suite", "run-0"));
     ASSERT_TRUE(run.ok()) << run.status().to_string();
     Producer p(*engine.value());
     for (int i = 0; i < 50; ++i) ASSERT_TRUE(p.push_stdout(run.value(), fmt::format("again {}\n", i)).ok());
