@@ -10,7 +10,8 @@
 //   (*link)->publish(subject, msg_id, seq, data);       // false: the line stopped
 //   Status outcome = (*link)->drain();                  // every ack in, or the failure
 //
-// Threads: one thread calls everything; the client library's own threads run
+// Threads: one thread calls everything (last_seq() may be called from several
+// at once); the client library's own threads run
 // the ack handler and the connection callbacks, which touch only the window
 // (a mutex and a condition variable) and atomics.
 #pragma once
@@ -76,7 +77,8 @@ class NatsLink {
 
   /// The Runlog-Seq of the last message on `subject` in the stream (0: none;
   /// *present says whether there is one). Retries while JetStream is
-  /// electing, up to ready_wait_ms.
+  /// electing, up to ready_wait_ms. Any thread: it is one request on the
+  /// connection (which the client library shares between threads).
   Status last_seq(const std::string& subject, std::uint64_t* seq, bool* present = nullptr);
 
   /// Publishes one record: waits while the window is full. Returns false,

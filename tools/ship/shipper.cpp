@@ -105,6 +105,10 @@ class Loop {
 
   // Ships what each stream has now. *stopped: the link stopped the line.
   void pass(volatile std::sig_atomic_t* stop, bool* stopped, Status* fatal) {
+    if (Status st = resync_all(); !st.ok()) {
+      *fatal = st;
+      return;
+    }
     for (auto& [dir, t] : all_) {
       if (t.done || t.broken || t.maybe_done) continue;
       if (*stop) return;
@@ -158,6 +162,28 @@ class Loop {
   const Status& first_error() const { return first_error_; }
 
  private:
+  // Asks the stream where every unsynced stream stands, kResyncThreads
+  // questions at a time (each is a round trip to the stream's leader; a
+  // restart over thousands of runs would otherwise wait for them one by one).
+  // Each thread writes only the Tracked entries it took.
+  Status resync_all() {
+    std::vector<Tracked*> todo;
+    for (auto& [dir, t] : all_)
+      if (!t.synced && !t.done && !t.broken) todo.push_back(&t);
+    if (todo.size() < 2) return Status::OK();
+    constexpr std::size_t kResyncThreads = 8;
+    std::vector<Status> errors(std::min(kResyncThreads, todo.size()));
+    std::vector<std::thread> threads;
+    for (std::size_t w = 0; w < errors.size(); ++w)
+      threads.emplace_back([&, w] {
+        for (std::size_t i = w; i < todo.size() && errors[w].ok(); i += errors.size()) errors[w] = resync(*todo[i]);
+      });
+    for (std::thread& th : threads) th.join();
+    for (const Status& e : errors) RUNLOG_RETURN_IF_ERROR(e);
+    return Status::OK();
+  }
+
+  // Any thread, one Tracked per thread at a time (NatsLink::last_seq is).
   Status resync(Tracked& t) {
     if (!t.conv) {
       // A run whose end marker is stored is shipped up to the marker's seq:
