@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <random>
 #include <set>
@@ -100,24 +101,6 @@ void WriteData(const std::string& root, int runs, int records, int chunks) {
 
 class ShipTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    if (FindNatsServer().empty()) return;
-    dir_ = new std::string(TempDir("cluster"));
-    cluster_ = new NatsCluster();
-    std::string error;
-    if (!cluster_->Start(*dir_, 3, &error)) {
-      fmt::print(stderr, "cluster did not start: {}\n", error);
-      delete cluster_;
-      cluster_ = nullptr;
-    }
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-    if (dir_) fs::remove_all(*dir_);
-    delete dir_;
-    dir_ = nullptr;
-  }
   void SetUp() override {
     if (FindNatsServer().empty()) {
       fmt::print(stderr,
@@ -127,17 +110,24 @@ class ShipTest : public ::testing::Test {
                  "*****************************************************************\n\n");
       GTEST_SKIP() << "nats-server is not installed";
     }
-    ASSERT_NE(cluster_, nullptr) << "the 3-node JetStream cluster did not start";
+    // A cluster of its own for each test: a stream deleted and created again
+    // at once under the same name keeps an R3 cluster busy for a while.
+    dir_ = TempDir("cluster");
+    ASSERT_FALSE(dir_.empty());
+    cluster_ = std::make_unique<NatsCluster>();
+    std::string error;
+    ASSERT_TRUE(cluster_->Start(dir_, 3, &error)) << "the 3-node JetStream cluster did not start: " << error;
     work_ = TempDir("work");
     ASSERT_FALSE(work_.empty());
-    DeleteStream("RUNLOG");
   }
   void TearDown() override {
+    cluster_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
     if (!work_.empty() && !HasFailure()) fs::remove_all(work_);
     else if (!work_.empty()) fmt::print(stderr, "kept {}\n", work_);
   }
 
-  static void DeleteStream(const std::string& name) {
+  void DeleteStream(const std::string& name) {
     natsConnection* nc = nullptr;
     jsCtx* js = nullptr;
     if (natsConnection_ConnectTo(&nc, cluster_->Url(0).c_str()) == NATS_OK &&
@@ -147,11 +137,26 @@ class ShipTest : public ::testing::Test {
     if (nc) natsConnection_Destroy(nc);
   }
 
-  std::vector<std::string> ShipArgs(bool follow = false) const {
+  std::vector<std::string> ShipArgs(bool follow = false, int window = 0) const {
     std::vector<std::string> a = {RUNLOG_CLI_PATH, "ship", "--runs-root", work_ + "/runs", "--conversations-root",
                                   work_ + "/convs", "--nats", cluster_->Urls()};
     if (follow) a.push_back("--follow");
+    if (window > 0) a.insert(a.end(), {"--window", std::to_string(window)});
     return a;
+  }
+
+  // `runlog replay --after N nats://…/RUNLOG/<t>/<r>`, asked again (of the
+  // next node) for up to 10 s: a node restarted a moment ago may still be
+  // catching up.
+  ProcessResult ReplayNats(const std::string& after, const std::string& t, const std::string& r) {
+    ProcessResult out;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      out = RunCli({"replay", "--after", after, fmt::format("{}/RUNLOG/{}/{}", cluster_->Url((2 + attempt) % 3), t, r)});
+      if (out.exit_code == 0) break;
+      fmt::print(stderr, "replay nats:// (attempt {}): {}", attempt + 1, out.err);
+      std::this_thread::sleep_for(500ms);
+    }
+    return out;
   }
 
   // Every durable record exactly once, per subject in seq order, and replay
@@ -187,10 +192,11 @@ class ShipTest : public ::testing::Test {
           expected_total += want.size();
         }
         ProcessResult local = RunCli({"replay", run.path()});
-        ProcessResult remote = RunCli({"replay", fmt::format("{}/RUNLOG/{}/{}", cluster_->Url(2), t, r)});
+        ProcessResult remote = ReplayNats("0", t, r);
         ASSERT_EQ(remote.exit_code, 0) << remote.err;
         ASSERT_EQ(remote.out, local.out);
-        ProcessResult after = RunCli({"replay", "--after", "100", fmt::format("{}/RUNLOG/{}/{}", cluster_->Url(0), t, r)});
+        ProcessResult after = ReplayNats("100", t, r);
+        ASSERT_EQ(after.exit_code, 0) << after.err;
         ASSERT_EQ(after.out, RunCli({"replay", "--after", "100", run.path()}).out);
         ++expected_total;  // the end marker
       }
@@ -210,13 +216,10 @@ class ShipTest : public ::testing::Test {
     EXPECT_EQ(StreamMessages(cluster_->Url(0), "RUNLOG"), static_cast<std::int64_t>(expected_total));
   }
 
-  static std::string* dir_;
-  static NatsCluster* cluster_;
+  std::string dir_;
+  std::unique_ptr<NatsCluster> cluster_;
   std::string work_;
 };
-
-std::string* ShipTest::dir_ = nullptr;
-NatsCluster* ShipTest::cluster_ = nullptr;
 
 TEST(ShipSubject, EncodesWhatASubjectTokenCannotHold) {
   EXPECT_EQ(ship::encode_token("build.v1.2"), "build%2Ev1%2E2");
@@ -294,33 +297,46 @@ TEST_F(ShipTest, SurvivesTwentySigkillsOfTheShipper) {
 
 TEST_F(ShipTest, SurvivesAServerNodeKilledMidway) {
   const int runs = 6, records = 5000;
-  WriteData(work_, runs, records, 0);
-  // --follow: the shipper is still there when the node comes back, however
-  // fast it got through the records.
-  Child shipper(ShipArgs(true), work_ + "/ship.log");
   const std::int64_t total = runs * (records + 3);
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (std::chrono::steady_clock::now() < deadline && StreamMessages(cluster_->Url(0), "RUNLOG") < 0)
-    std::this_thread::sleep_for(1ms);
-  // Kill the stream's leader when there is one yet (else node 0).
-  int victim = 0;
-  {
-    natsConnection* nc = nullptr;
-    jsCtx* js = nullptr;
-    jsStreamInfo* si = nullptr;
-    if (natsConnection_ConnectTo(&nc, cluster_->Url(1).c_str()) == NATS_OK &&
-        natsConnection_JetStream(&js, nc, nullptr) == NATS_OK &&
-        js_GetStreamInfo(&si, js, "RUNLOG", nullptr, nullptr) == NATS_OK && si->Cluster && si->Cluster->Leader)
+  WriteData(work_, runs, records, 0);
+  // The stream is made here (as the shipper would make it) so that its leader
+  // is known, and watched on one connection, before the shipper starts.
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, cluster_->Urls().c_str()), NATS_OK);
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  const char* subj[] = {"runlog.>"};
+  cfg.Name = "RUNLOG";
+  cfg.Subjects = subj;
+  cfg.SubjectsLen = 1;
+  cfg.Replicas = 3;
+  cfg.Duplicates = std::int64_t{120} * 1000000000;
+  jsStreamInfo* si = nullptr;
+  ASSERT_EQ(js_AddStream(&si, js, &cfg, nullptr, nullptr), NATS_OK);
+  jsStreamInfo_Destroy(si);
+  int victim = -1;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (victim < 0 && std::chrono::steady_clock::now() < deadline) {
+    si = nullptr;
+    if (js_GetStreamInfo(&si, js, "RUNLOG", nullptr, nullptr) == NATS_OK && si->Cluster && si->Cluster->Leader)
       victim = si->Cluster->Leader[1] - '0';
     if (si) jsStreamInfo_Destroy(si);
-    if (js) jsCtx_Destroy(js);
-    if (nc) natsConnection_Destroy(nc);
   }
-  // Mid-way: once the stream holds a quarter of what it will hold.
-  while (shipper.Running() && std::chrono::steady_clock::now() < deadline &&
-         StreamMessages(cluster_->Url(victim), "RUNLOG") < total / 4)
-    std::this_thread::sleep_for(1ms);
-  const std::int64_t at_kill = StreamMessages(cluster_->Url(victim), "RUNLOG");
+  ASSERT_GE(victim, 0) << "the stream has no leader";
+  // A small window (128) keeps the shipper at work long enough to be caught
+  // mid-way; --follow keeps it there when the node comes back.
+  Child shipper(ShipArgs(true, 128), work_ + "/ship.log");
+  std::int64_t at_kill = -1;
+  deadline = std::chrono::steady_clock::now() + 60s;
+  while (shipper.Running() && std::chrono::steady_clock::now() < deadline && at_kill < total / 4) {
+    si = nullptr;
+    if (js_GetStreamInfo(&si, js, "RUNLOG", nullptr, nullptr) == NATS_OK) at_kill = static_cast<std::int64_t>(si->State.Msgs);
+    if (si) jsStreamInfo_Destroy(si);
+  }
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
   cluster_->Kill(victim);
   EXPECT_LT(at_kill, total) << "the node was killed after shipping ended; make the data larger";
   std::this_thread::sleep_for(1500ms);

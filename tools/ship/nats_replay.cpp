@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "core/ids.h"
@@ -129,7 +130,13 @@ int replay_nats(const std::string& url, std::uint64_t after, bool follow) {
   so.Config.DeliverPolicy = js_DeliverAll;
   natsSubscription* sub = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_SubscribeSync(&sub, link->js(), filter.c_str(), nullptr, &so, &jerr);
+  natsStatus s = NATS_OK;
+  // A cluster electing a leader answers "unavailable" or not at all for a while.
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    s = js_SubscribeSync(&sub, link->js(), filter.c_str(), nullptr, &so, &jerr);
+    if (s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS && jerr != JSClusterNotAvailErr) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   if (s != NATS_OK) {
     fmt::print(stderr, "runlog replay: {}\n", nats_error(s, fmt::format("read {} from stream {}", what, addr->stream)));
     return 1;
