@@ -57,6 +57,23 @@ std::vector<std::string> Lines(const std::string& s) {
   return out;
 }
 
+const char* kRunlogSubjects[] = {"runlog.>"};
+
+// The RUNLOG stream as runlog ship makes it, with `replicas` replicas and at
+// most `max_msgs` messages (-1: no limit; a full one refuses new messages).
+jsStreamConfig RunlogStream(int replicas, std::int64_t max_msgs) {
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = "RUNLOG";
+  cfg.Subjects = kRunlogSubjects;
+  cfg.SubjectsLen = 1;
+  cfg.Replicas = replicas;
+  cfg.MaxMsgs = max_msgs;
+  cfg.Discard = js_DiscardNew;
+  cfg.Duplicates = std::int64_t{120} * 1000000000;
+  return cfg;
+}
+
 RunMetadata Meta(std::string task, std::string run) {
   RunMetadata m;
   m.taskId = std::move(task);
@@ -305,14 +322,7 @@ TEST_F(ShipTest, SurvivesAServerNodeKilledMidway) {
   jsCtx* js = nullptr;
   ASSERT_EQ(natsConnection_ConnectTo(&nc, cluster_->Urls().c_str()), NATS_OK);
   ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
-  jsStreamConfig cfg;
-  jsStreamConfig_Init(&cfg);
-  const char* subj[] = {"runlog.>"};
-  cfg.Name = "RUNLOG";
-  cfg.Subjects = subj;
-  cfg.SubjectsLen = 1;
-  cfg.Replicas = 3;
-  cfg.Duplicates = std::int64_t{120} * 1000000000;
+  jsStreamConfig cfg = RunlogStream(3, -1);
   jsStreamInfo* si = nullptr;
   ASSERT_EQ(js_AddStream(&si, js, &cfg, nullptr, nullptr), NATS_OK);
   jsStreamInfo_Destroy(si);
@@ -461,14 +471,7 @@ TEST_F(ShipTest, NamedFailures) {
   jsCtx* js = nullptr;
   ASSERT_EQ(natsConnection_ConnectTo(&nc, single.Url(0).c_str()), NATS_OK);
   ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
-  jsStreamConfig cfg;
-  jsStreamConfig_Init(&cfg);
-  const char* subj[] = {"runlog.>"};
-  cfg.Name = "RUNLOG";
-  cfg.Subjects = subj;
-  cfg.SubjectsLen = 1;
-  cfg.MaxMsgs = 20;
-  cfg.Discard = js_DiscardNew;
+  jsStreamConfig cfg = RunlogStream(1, 20);
   jsStreamInfo* si = nullptr;
   ASSERT_EQ(js_AddStream(&si, js, &cfg, nullptr, nullptr), NATS_OK);
   jsStreamInfo_Destroy(si);
