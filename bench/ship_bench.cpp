@@ -121,8 +121,9 @@ std::string build_msgs(const std::string& root, std::vector<Msg>* out) {
 }
 
 Setup& setup() {
-  static Setup* s = [] {
-    auto* st = new Setup;
+  // Destroyed at exit: the servers are stopped and the temp folder removed.
+  static std::unique_ptr<Setup> s = [] {
+    auto st = std::make_unique<Setup>();
     if (testing::FindNatsServer().empty()) {
       st->error = "nats-server is not installed (apt install nats-server)";
       return st;
