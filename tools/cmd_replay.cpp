@@ -20,12 +20,17 @@
 #include "tools/chat.h"
 #include "tools/command.h"
 #include "tools/run_output.h"
+#include "tools/ship/nats_replay.h"
 #include "tools/views.h"
 
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kReplayFooter = R"HELP(PATH may also be a conversation folder (<conversationsRoot>/<id>, holding
+constexpr const char* kReplayFooter = R"HELP(PATH may also be nats://HOST:PORT/STREAM/<taskId>/<runId> (or .../conv/<id>):
+a run or conversation shipped by `runlog ship`, read back from JetStream and
+printed exactly as here; it takes --after and --follow.
+
+PATH may also be a conversation folder (<conversationsRoot>/<id>, holding
 chunks.jsonl): it takes --after, --limit and --format jsonl (StoredChunk lines
 {"seq","role","chunk"}, the default) or messages (ChatMessage lines
 {"role","chunks"}: consecutive chunks of one role form one message).
@@ -152,6 +157,11 @@ int run_replay(const ReplayArgs& args) {
   const bool since = !args.since.empty(), until = !args.until.empty();
   const std::string& path = args.path;
   const bool follow_flag = args.follow;
+  if (ship::is_nats_url(path)) {  // a shipped run or conversation (docs/ship.md)
+    if (channels || types || levels || since || until || args.limit != 0 || args.format != "jsonl")
+      return usage_error("replay", "a nats:// address takes only --after and --follow");
+    return ship::replay_nats(path, args.after, follow_flag);
+  }
   if (io::is_conversation_dir(path)) {  // a conversation folder: StoredChunk or ChatMessage lines
     if (follow_flag || channels || types || levels || since || until)
       return usage_error("replay", "a conversation takes only --after, --limit and --format jsonl|messages");
@@ -230,10 +240,11 @@ Runner setup_replay(CLI::App& app) {
                  "a run folder (<runsRoot>/<taskId>/<runId>), a task folder, a runs\n"
                  "root (every <task>/<run> below it, in order of task then run;\n"
                  "runs are read on all cores, their output stays in that order),\n"
-                 "or one .jsonl file")
+                 "or one .jsonl file; or nats://... (below)")
       ->type_name("")
       ->required()
-      ->check(existing_path());
+      ->check(CLI::Validator(
+          [](std::string& p) { return ship::is_nats_url(p) ? std::string() : existing_path()(p); }, ""));
   app.add_option("--after", o->after,
                  "only entries with seq > N (each file finds its place by\n"
                  "bisection, without reading what comes before)")

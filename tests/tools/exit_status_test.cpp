@@ -3,6 +3,7 @@
 // were found, 2 bad usage (an unknown option, a bad value, a path that does not
 // exist), with nothing on stdout and a pointer to --help on stderr for 2.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <set>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "support/http_client.h"
 #include "support/process.h"
+#include "ship/nats_cluster.h"
 #include "support/run_files.h"
 
 namespace runlog::testing {
@@ -60,7 +62,7 @@ class ExitStatusTest : public ::testing::Test {
 };
 
 // The commands with a test below. A new command adds its cases here too.
-const std::set<std::string> kChecked = {"exec", "run", "demo", "replay", "summary", "verify", "ls", "chat", "serve"};
+const std::set<std::string> kChecked = {"exec", "run", "demo", "replay", "summary", "verify", "ls", "chat", "serve", "ship"};
 
 TEST_F(ExitStatusTest, Exec) {
   Check("exec", {{{"--runs-root", runs(), "--task", "t", "--run", "r2", "--quiet", "--", "true"}, 0},
@@ -131,6 +133,24 @@ TEST_F(ExitStatusTest, Serve) {
                   {{"--runs-root", runs(), "--listen", "no-port"}, 2},
                   {{"--runs-root", runs(), "--listen", "0.0.0.0:0"}, 2}});
   EXPECT_EQ(first.stop(), 0);
+}
+
+TEST_F(ExitStatusTest, Ship) {
+  Check("ship", {{{"--runs-root", runs(), "--nats", "nats://127.0.0.1:1"}, 1},  // server down
+                 {{"--runs-root", runs()}, 2},
+                 {{"--nats", "nats://127.0.0.1:1"}, 2},
+                 {{"--runs-root", runs(), "--nats", "nats://127.0.0.1:1", "--bogus"}, 2},
+                 {{"--runs-root", runs(), "--nats", "nats://127.0.0.1:1", "--replicas", "0"}, 2},
+                 {{"--runs-root", runs(), "--nats", "nats://127.0.0.1:1", "--window", "-1"}, 2}});
+  // replay nats:// takes --after and --follow only; a URL without a run is bad usage.
+  Check("replay", {{{"nats://127.0.0.1:1/RUNLOG/t/r", "--limit", "3"}, 2}, {{"nats://127.0.0.1:1/RUNLOG/t"}, 2}});
+  if (FindNatsServer().empty()) GTEST_SKIP() << "nats-server is not installed: the ship/replay nats:// 0 cases were not run";
+  NatsCluster nats;
+  std::string error;
+  ASSERT_EQ(::mkdir((tmp_ / "nats").c_str(), 0755), 0);
+  ASSERT_TRUE(nats.Start(tmp_ / "nats", 1, &error)) << error;
+  Check("ship", {{{"--runs-root", runs(), "--nats", nats.Url(0), "--replicas", "1"}, 0}});
+  Check("replay", {{{nats.Url(0) + "/RUNLOG/t/r"}, 0}});
 }
 
 // Every command `runlog --help` lists has its cases above.
