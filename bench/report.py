@@ -562,7 +562,10 @@ def write_report(results_path, machine, out, img_dir, context, r, order, node_js
         "- **`runlog exec`** (`bench/exec_bench.cpp`): a child writing `RUNLOG_BENCH_EXEC_MB` MiB to stdout as "
         "fast as it can, alone (stdout to /dev/null), under `runlog exec --quiet` and under `runlog exec` passing "
         "through to /dev/null; wall time until runlog has exited (everything durable); every run verified and its "
-        "raw stdout compared with the child's bytes first.\n")
+        "raw stdout compared with the child's bytes first.\n"
+        "- **`runlog serve`** (`bench/serve_bench.cpp`): `RUNLOG_BENCH_SERVE_CLIENTS` SSE clients (one epoll thread) "
+        "follow one run that the engine writes in W1's mix at `RUNLOG_BENCH_SERVE_RATE` records/s; the server is the "
+        "`runlog serve` binary; every client must get every record once, in order, then `end`.\n")
     lines.append("## Profiling notes\n")
     notes = keep_notes(out)
     lines.append("<!-- notes:begin -->")
@@ -594,8 +597,20 @@ def write_report(results_path, machine, out, img_dir, context, r, order, node_js
         lines.append("Every reading benchmark of `bench/replay_bench.cpp`:\n")
         lines += generic_table(r, other)
     lines.append("")
+    serve = [n for n in order if n.startswith("serve/")]
+    if serve:
+        n = serve[0]
+        lines.append("## runlog serve: live SSE clients\n")
+        lines.append(f"{r.med(n, 'clients') or 0:.0f} SSE clients on loopback follow one live run written by the engine in "
+                     f"W1's mix at {r.med(n, 'rate_per_s') or 0:.0f} records/s ({r.med(n, 'records') or 0:.0f} records); "
+                     "every client got every record once, in order, and `end` (else the benchmark reports an error). "
+                     "Latency is from the engine's durable acknowledgement to the client having parsed the event.\n")
+        lines.append("| deliveries | p50 | p99 (target ≤ 50 ms) | max | server peak RSS |")
+        lines.append("| --- | --- | --- | --- | --- |")
+        lines.append(f"| {fmt_num(r.med(n, 'deliveries'))} | {r.med(n, 'p50_ms') or 0:.1f} ms | {r.med(n, 'p99_ms') or 0:.1f} ms "
+                     f"| {r.med(n, 'max_ms') or 0:.1f} ms | {r.med(n, 'server_peak_rss_mib') or 0:.0f} MiB |\n")
     lines += node_section(node_json)
-    rest = [n for n in order if n not in set(ingest_names()) and not n.startswith(("BM_Replay", "BM_Encode"))]
+    rest = [n for n in order if n not in set(ingest_names()) and not n.startswith(("BM_Replay", "BM_Encode", "serve/"))]
     if rest:
         lines.append("## Other benchmarks\n")
         lines += generic_table(r, rest)

@@ -19,6 +19,7 @@
 #include "runlog/engine.h"
 #include "tools/chat.h"
 #include "tools/command.h"
+#include "tools/views.h"
 
 namespace runlog::tools {
 namespace {
@@ -205,17 +206,14 @@ Runner setup_chat(CLI::App& app) {
 int replay_conversation(const std::string& dir, std::uint64_t after, std::uint64_t limit, const std::string& format) {
   if (format != "jsonl" && format != "messages")
     return usage_error("replay", fmt::format("a conversation takes --format jsonl or messages, not '{}'", format));
-  auto read = io::read_conversation(dir, after);
-  if (!read.ok()) {
-    fmt::print(stderr, "runlog replay: {}\n", read.status().to_string());
+  std::string out;
+  std::vector<std::string> notes;
+  Status st = append_conversation(dir, after, limit, format == "messages", &out, &notes);
+  for (const std::string& note : notes) fmt::print(stderr, "runlog replay: {}: {}\n", dir, note);
+  if (!st.ok()) {
+    fmt::print(stderr, "runlog replay: {}\n", st.to_string());
     return 1;
   }
-  for (const std::string& note : read->notes) fmt::print(stderr, "runlog replay: {}: {}\n", dir, note);
-  if (limit > 0 && read->entries.size() > limit) read->entries.resize(limit);
-  std::string out;
-  if (format == "messages") io::append_messages(read->entries, &out);
-  else
-    for (const auto& e : read->entries) io::append_stored(e, &out);
   std::fwrite(out.data(), 1, out.size(), stdout);
   if (std::fflush(stdout) != 0) {
     fmt::print(stderr, "runlog replay: writing stdout failed\n");
@@ -240,41 +238,15 @@ std::vector<std::string> conversations_below(const std::string& path) {
 }
 
 int summarize_conversation(const std::string& dir) {
-  auto read = io::read_conversation(dir);
-  if (!read.ok()) {
-    fmt::print(stderr, "runlog summary: {}\n", read.status().to_string());
+  std::string out;
+  std::vector<std::string> notes;
+  Status st = append_conversation_summary(dir, &out, &notes);
+  for (const std::string& note : notes) fmt::print(stderr, "runlog summary: {}: {}\n", dir, note);
+  if (!st.ok()) {
+    fmt::print(stderr, "runlog summary: {}\n", st.to_string());
     return 1;
   }
-  for (const std::string& note : read->notes) fmt::print(stderr, "runlog summary: {}: {}\n", dir, note);
-  std::map<std::string, std::uint64_t> roles, types;
-  std::map<std::string, int> open;
-  simdjson::dom::parser parser;
-  for (const auto& e : read->entries) {
-    ++roles[std::string(e.role)];
-    simdjson::dom::element chunk;
-    std::string_view type, call_id;
-    if (parser.parse(e.chunk.data(), e.chunk.size()).get(chunk) || chunk["type"].get_string().get(type)) continue;
-    ++types[std::string(type)];
-    if ((type == "tool-call" || type == "tool-result") && !chunk["toolCallId"].get_string().get(call_id))
-      open[std::string(call_id)] += type == "tool-call" ? 1 : -1;
-  }
-  std::uint64_t open_calls = 0;
-  for (const auto& [k, v] : open) open_calls += v > 0 ? 1 : 0;
-  auto counts = [](const std::map<std::string, std::uint64_t>& m) {
-    std::string s = "{";
-    for (const auto& [k, v] : m) s += fmt::format("{}\"{}\":{}", s.size() > 1 ? "," : "", k, v);
-    return s + "}";
-  };
-  std::string id = dir;
-  while (id.size() > 1 && id.back() == '/') id.pop_back();
-  id = id.substr(id.find_last_of('/') + 1);
-  std::string id_json;
-  append_json_string(&id_json, id);
-  fmt::print("{{\"conversationId\":{},\"totalEntries\":{},\"lastSeq\":{},\"roles\":{},\"types\":{},"
-             "\"openToolCalls\":{},\"live\":{},\"durableSeq\":{}}}\n",
-             id_json, read->entries.size(), read->last_seq, counts(roles), counts(types), open_calls,
-             read->live ? "true" : "false",
-             read->has_durable_file ? std::to_string(read->durable_seq) : std::string("null"));
+  std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;
 }
 

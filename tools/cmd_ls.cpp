@@ -17,6 +17,7 @@
 #include "io/recovery.h"
 #include "io/run_dir.h"
 #include "tools/command.h"
+#include "tools/views.h"
 
 namespace runlog::tools {
 namespace {
@@ -51,113 +52,6 @@ struct LsOptions {
   bool json = false;
 };
 
-struct Row {
-  std::string task, run;
-  std::optional<std::string> status;
-  bool live = false;
-  bool abandoned = false;  ///< io::is_abandoned()
-  std::uint64_t entries = 0;
-  std::uint64_t bytes = 0;
-  std::optional<std::string> started;
-  std::optional<double> duration;
-};
-
-// The seq of the last whole, valid line of a file of `size` bytes (0 when
-// there is none near the end).
-std::uint64_t last_seq(io::File& f, std::uint64_t size) {
-  simdjson::dom::parser parser;  // lines of another implementation of the contract (no crc)
-  std::uint64_t window = std::uint64_t{64} << 10;
-  for (;;) {
-    const std::uint64_t start = size > window ? size - window : 0;
-    std::string buf(static_cast<std::size_t>(size - start), '\0');
-    std::size_t got = 0;
-    if (!f.pread(buf.data(), buf.size(), start, &got).ok()) return 0;
-    buf.resize(got);
-    std::size_t end = buf.rfind('\n');  // a last piece without '\n' is a torn tail
-    for (int tries = 0; end != std::string::npos && tries < 8; ++tries) {
-      const std::size_t prev = end == 0 ? std::string::npos : buf.rfind('\n', end - 1);
-      if (prev == std::string::npos && start > 0) break;  // the line starts before the window
-      const std::size_t from = prev == std::string::npos ? 0 : prev + 1;
-      const io::LineVerdict v = io::check_record_line(std::string_view(buf).substr(from, end + 1 - from), parser);
-      if (v.valid) return v.seq;
-      if (prev == std::string::npos) return 0;
-      end = prev;
-    }
-    if (start == 0 || window >= (std::uint64_t{256} << 20)) return 0;
-    window *= 8;
-  }
-}
-
-Row read_run(io::Dir& run, const std::string& task, const std::string& name) {
-  Row row;
-  row.task = task;
-  row.run = name;
-  std::optional<std::uint64_t> durable;
-  std::unique_ptr<io::File> ds;
-  if (run.open_file("durable.seq", io::OpenMode::read_only, 0).get(ds).ok()) {
-    bool locked = false;
-    if (ds->locked_by_other().get(locked).ok()) row.live = locked;
-    char buf[32];
-    std::size_t got = 0;
-    if (ds->pread(buf, sizeof buf, 0, &got).ok()) durable = io::parse_durable_seq(std::string_view(buf, got));
-  }
-  std::optional<RunStateSnapshot> state;
-  std::string text;
-  if (io::read_file(run, "state.json").get(text).ok()) {
-    auto parsed = io::state_from_json(text);
-    if (parsed.ok()) state = std::move(parsed).value();
-  }
-  std::uint64_t last = 0;
-  for (const char* file : {"worker.jsonl", "stdout.jsonl", "stderr.jsonl"}) {
-    std::unique_ptr<io::File> f;
-    std::uint64_t size = 0;
-    if (!run.open_file(file, io::OpenMode::read_only, 0).get(f).ok() || !f->size().get(size).ok()) continue;
-    row.bytes += size;
-    if (!row.live) last = std::max(last, last_seq(*f, size));
-  }
-  row.entries = row.live ? durable.value_or(0) : last;
-  if (state) {
-    row.status = std::string(status_name(state->status));
-    row.abandoned = io::is_abandoned(row.live, state->status);
-    row.started = state->startedAt;
-    std::optional<std::int64_t> from = parse_iso_ms(state->startedAt);
-    std::optional<std::int64_t> to;
-    if (state->finishedAt) to = parse_iso_ms(*state->finishedAt);
-    else if (row.live) to = now_unix_ms();
-    else to = parse_iso_ms(state->updatedAt);
-    if (from && to) row.duration = static_cast<double>(*to - *from) / 1000.0;
-  }
-  return row;
-}
-
-struct ConvRow {
-  std::string id;
-  bool live = false;
-  std::uint64_t entries = 0;
-  std::uint64_t bytes = 0;
-};
-
-ConvRow read_conversation_row(io::Dir& dir, const std::string& id) {
-  ConvRow row;
-  row.id = id;
-  std::optional<std::uint64_t> durable;
-  std::unique_ptr<io::File> ds;
-  if (dir.open_file("durable.seq", io::OpenMode::read_only, 0).get(ds).ok()) {
-    bool locked = false;
-    if (ds->locked_by_other().get(locked).ok()) row.live = locked;
-    char buf[32];
-    std::size_t got = 0;
-    if (ds->pread(buf, sizeof buf, 0, &got).ok()) durable = io::parse_durable_seq(std::string_view(buf, got));
-  }
-  std::unique_ptr<io::File> f;
-  std::uint64_t size = 0;
-  if (dir.open_file("chunks.jsonl", io::OpenMode::read_only, 0).get(f).ok() && f->size().get(size).ok()) {
-    row.bytes = size;
-    row.entries = row.live ? durable.value_or(0) : last_seq(*f, size);
-  }
-  return row;
-}
-
 std::string human_bytes(std::uint64_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(n);
@@ -176,28 +70,10 @@ std::string human_duration(double s) {
   return fmt::format("{}h{:02}m{:02}s", total / 3600, total / 60 % 60, total % 60);
 }
 
-std::string json_row(const Row& r) {
-  std::string out = "{\"taskId\":";
-  append_json_string(&out, r.task);
-  out += ",\"runId\":";
-  append_json_string(&out, r.run);
-  out += ",\"status\":";
-  if (r.status) append_json_string(&out, *r.status);
-  else out += "null";
-  out += fmt::format(",\"entries\":{},\"bytes\":{},\"startedAt\":", r.entries, r.bytes);
-  if (r.started) append_json_string(&out, *r.started);
-  else out += "null";
-  out += ",\"durationSeconds\":";
-  out += r.duration ? fmt::format("{:.3f}", *r.duration) : std::string("null");
-  out += r.live ? ",\"live\":true" : ",\"live\":false";
-  out += r.abandoned ? ",\"abandoned\":true}" : ",\"abandoned\":false}";
-  return out;
-}
-
-void print_table(const std::vector<Row>& rows) {
+void print_table(const std::vector<RunRow>& rows) {
   std::vector<std::array<std::string, 7>> cells;
   cells.push_back({"TASK", "RUN", "STATUS", "ENTRIES", "BYTES", "STARTED", "DURATION"});
-  for (const Row& r : rows) {
+  for (const RunRow& r : rows) {
     std::string status = r.status.value_or("?");
     if (r.live) status += " (live)";
     if (r.abandoned) status = "running (abandoned)";
@@ -222,66 +98,29 @@ void print_table(const std::vector<Row>& rows) {
   std::fwrite(out.data(), 1, out.size(), stdout);
 }
 
-bool is_run_folder(io::Dir& dir) {
-  std::vector<std::string> names;
-  if (!dir.list().get(names).ok()) return false;
-  for (const std::string& n : names)
-    if (n == "meta.json" || n == "state.json" || n == "durable.seq" || n == "worker.jsonl" || n == "stdout.jsonl" ||
-        n == "stderr.jsonl")
-      return true;
-  return false;
-}
-
-std::vector<std::string> sorted_folders(io::Dir& dir) {
-  std::vector<std::string> names;
-  if (!dir.list().get(names).ok()) return {};
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 int run_ls(const LsOptions& o) {
   const std::string& root_path = o.root;
   const bool json = o.json;
-  std::unique_ptr<io::Dir> root;
-  if (Status st = io::posix_fs()->open_root(root_path, false, 0).get(root); !st.ok()) {
+  Listing listing;
+  if (Status st = list_root(root_path).get(listing); !st.ok()) {
     fmt::print(stderr, "runlog ls: {}\n", st.to_string());
     return kExitFailed;
   }
-  std::vector<Row> rows;
-  std::vector<ConvRow> convs;
-  for (const std::string& task : sorted_folders(*root)) {
-    std::unique_ptr<io::Dir> tdir;
-    if (!root->open_dir(task, false, 0).get(tdir).ok()) continue;  // a file, a symlink: not a task folder
-    if (auto has = tdir->exists("chunks.jsonl"); has.ok() && has.value()) {  // a conversation
-      convs.push_back(read_conversation_row(*tdir, task));
-      continue;
-    }
-    for (const std::string& run : sorted_folders(*tdir)) {
-      std::unique_ptr<io::Dir> rdir;
-      if (!tdir->open_dir(run, false, 0).get(rdir).ok() || !is_run_folder(*rdir)) continue;
-      rows.push_back(read_run(*rdir, task, run));
-    }
-  }
+  const std::vector<RunRow>& rows = listing.runs;
+  const std::vector<ConversationRow>& convs = listing.conversations;
   if (json) {
     std::string out;
-    for (const Row& r : rows) {
-      out += json_row(r);
-      out += '\n';
-    }
-    for (const ConvRow& c : convs) {
-      out += "{\"conversationId\":";
-      append_json_string(&out, c.id);
-      out += fmt::format(",\"entries\":{},\"bytes\":{},\"live\":{}}}\n", c.entries, c.bytes, c.live ? "true" : "false");
-    }
+    for (const RunRow& r : rows) out += run_row_json(r) + '\n';
+    for (const ConversationRow& c : convs) out += conversation_row_json(c) + '\n';
     std::fwrite(out.data(), 1, out.size(), stdout);
   } else {
     if (!rows.empty()) print_table(rows);
     if (!convs.empty()) {
       std::size_t w = 12;
-      for (const ConvRow& c : convs) w = std::max(w, c.id.size());
+      for (const ConversationRow& c : convs) w = std::max(w, c.id.size());
       std::string out = rows.empty() ? "" : "\n";
       out += fmt::format("{:<{}}  {:>7}  {:>9}\n", "CONVERSATION", w, "ENTRIES", "BYTES");
-      for (const ConvRow& c : convs) {
+      for (const ConversationRow& c : convs) {
         std::string line = fmt::format("{:<{}}  {:>7}  {:>9}{}", c.id, w, c.entries, human_bytes(c.bytes), c.live ? "  live" : "");
         out += line + "\n";
       }

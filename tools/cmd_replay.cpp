@@ -20,11 +20,17 @@
 #include "tools/chat.h"
 #include "tools/command.h"
 #include "tools/run_output.h"
+#include "tools/ship/nats_replay.h"
+#include "tools/views.h"
 
 namespace runlog::tools {
 namespace {
 
-constexpr const char* kReplayFooter = R"HELP(PATH may also be a conversation folder (<conversationsRoot>/<id>, holding
+constexpr const char* kReplayFooter = R"HELP(PATH may also be nats://HOST:PORT/STREAM/<taskId>/<runId> (or .../conv/<id>):
+a run or conversation shipped by `runlog ship`, read back from JetStream and
+printed exactly as here; it takes --after and --follow.
+
+PATH may also be a conversation folder (<conversationsRoot>/<id>, holding
 chunks.jsonl): it takes --after, --limit and --format jsonl (StoredChunk lines
 {"seq","role","chunk"}, the default) or messages (ChatMessage lines
 {"role","chunks"}: consecutive chunks of one role form one message).
@@ -35,7 +41,7 @@ its last whole record; a torn tail is skipped (a note goes to stderr).
 
 )HELP";
 
-enum class Format { jsonl, text, raw };
+using Format = EntryFormat;
 
 volatile sig_atomic_t g_interrupted = 0;
 int g_sigpipe[2] = {-1, -1};
@@ -54,16 +60,7 @@ struct Emitter {
   bool visible = false;
 
   Status emit(const io::Entry& e, const io::RunContext& ctx, std::string* out) const {
-    switch (format) {
-      case Format::jsonl:
-        io::append_jsonl(e, ctx, out);
-        return Status::OK();
-      case Format::text:
-        return io::append_text(e, visible, out);
-      case Format::raw:
-        return io::append_raw(e, out);
-    }
-    return Status::OK();
+    return append_entry(format, visible, e, ctx, out);
   }
 };
 
@@ -75,16 +72,7 @@ void print_notes(const std::vector<std::string>& notes) {
 Status replay_source(io::LogReader& reader, const io::Source& src, const io::ReadFilter& filter,
                      const Emitter& em, io::ChunkWriter& out, std::vector<std::string>* notes,
                      std::uint64_t* emitted) {
-  Status st = reader.open(src, filter);
-  if (st.ok()) {
-    const io::Entry* e = nullptr;
-    std::string& buf = out.buffer();
-    while ((st = reader.next(&e)).ok() && e != nullptr) {
-      if (emitted) ++*emitted;
-      if (!(st = em.emit(*e, reader.context(), &buf)).ok()) break;
-      if (buf.size() >= (std::size_t{1} << 20) && !(st = out.flush()).ok()) break;
-    }
-  }
+  Status st = replay_run(reader, src, filter, em.format, em.visible, &out.buffer(), [&] { return out.flush(); }, emitted);
   *notes = reader.notes();
   return st;
 }
@@ -169,6 +157,11 @@ int run_replay(const ReplayArgs& args) {
   const bool since = !args.since.empty(), until = !args.until.empty();
   const std::string& path = args.path;
   const bool follow_flag = args.follow;
+  if (ship::is_nats_url(path)) {  // a shipped run or conversation (docs/ship.md)
+    if (channels || types || levels || since || until || args.limit != 0 || args.format != "jsonl")
+      return usage_error("replay", "a nats:// address takes only --after and --follow");
+    return ship::replay_nats(path, args.after, follow_flag);
+  }
   if (io::is_conversation_dir(path)) {  // a conversation folder: StoredChunk or ChatMessage lines
     if (follow_flag || channels || types || levels || since || until)
       return usage_error("replay", "a conversation takes only --after, --limit and --format jsonl|messages");
@@ -247,10 +240,11 @@ Runner setup_replay(CLI::App& app) {
                  "a run folder (<runsRoot>/<taskId>/<runId>), a task folder, a runs\n"
                  "root (every <task>/<run> below it, in order of task then run;\n"
                  "runs are read on all cores, their output stays in that order),\n"
-                 "or one .jsonl file")
+                 "or one .jsonl file; or nats://... (below)")
       ->type_name("")
       ->required()
-      ->check(existing_path());
+      ->check(CLI::Validator(
+          [](std::string& p) { return ship::is_nats_url(p) ? std::string() : existing_path()(p); }, ""));
   app.add_option("--after", o->after,
                  "only entries with seq > N (each file finds its place by\n"
                  "bisection, without reading what comes before)")

@@ -15,6 +15,7 @@
 #include "tools/chat.h"
 #include "tools/command.h"
 #include "tools/run_output.h"
+#include "tools/views.h"
 
 namespace runlog::tools {
 namespace {
@@ -60,12 +61,9 @@ int run_summary(const std::string& path) {
   RunOutput output("summary", sources.size());
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   Status st = io::run_ordered(sources.size(), threads, {}, [&](std::size_t i, io::LogReader& reader, io::ChunkWriter& out) {
-    Result<io::RunSummary> s = io::summarize(reader, sources[i]);
+    Status s = append_summary_line(reader, sources[i], &out.buffer());
     output.notes[i] = reader.notes();
-    if (!s.ok()) return s.status();
-    out.buffer() += io::summary_json(s.value(), reader.context());
-    out.buffer() += '\n';
-    return Status::OK();
+    return s;
   }, output.sink);
   return output.finish(st);
 }

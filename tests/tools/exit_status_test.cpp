@@ -3,12 +3,15 @@
 // were found, 2 bad usage (an unknown option, a bad value, a path that does not
 // exist), with nothing on stdout and a pointer to --help on stderr for 2.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <set>
 #include <string>
 #include <vector>
 
+#include "support/http_client.h"
 #include "support/process.h"
+#include "ship/nats_cluster.h"
 #include "support/run_files.h"
 
 namespace runlog::testing {
@@ -59,7 +62,7 @@ class ExitStatusTest : public ::testing::Test {
 };
 
 // The commands with a test below. A new command adds its cases here too.
-const std::set<std::string> kChecked = {"exec", "run", "demo", "replay", "summary", "verify", "ls", "chat"};
+const std::set<std::string> kChecked = {"exec", "run", "demo", "replay", "summary", "verify", "ls", "chat", "serve", "ship"};
 
 TEST_F(ExitStatusTest, Exec) {
   Check("exec", {{{"--runs-root", runs(), "--task", "t", "--run", "r2", "--quiet", "--", "true"}, 0},
@@ -114,6 +117,40 @@ TEST_F(ExitStatusTest, Chat) {
                  {{"reconcile", "--conversations-root", tmp_ / "file" + "/convs", "--id", "c"}, 1},
                  {{"reconcile", "--conversations-root", tmp_ / "convs", "--id", "c", "--bogus"}, 2},
                  {{"frobnicate", "--conversations-root", tmp_ / "convs", "--id", "c"}, 2}});
+}
+
+// serve runs until a signal: 0 is SIGTERM's status; 1 a port it cannot
+// listen on (or an unreadable token file).
+TEST_F(ExitStatusTest, Serve) {
+  ServeProcess first(RUNLOG_CLI_PATH, {"--runs-root", runs(), "--max-streams", "4"});
+  ASSERT_GT(first.port(), 0);
+  Check("serve", {{{"--runs-root", runs(), "--listen", "127.0.0.1:" + std::to_string(first.port())}, 1},
+                  {{"--runs-root", runs(), "--listen", "127.0.0.1:0", "--token-file", missing()}, 1},
+                  {{"--bogus", "--runs-root", runs()}, 2},
+                  {{"--listen", "127.0.0.1:0"}, 2},
+                  {{"--runs-root", runs(), "--max-streams", "0"}, 2},
+                  {{"--runs-root", runs(), "--client-buffer", "-1"}, 2},
+                  {{"--runs-root", runs(), "--listen", "no-port"}, 2},
+                  {{"--runs-root", runs(), "--listen", "0.0.0.0:0"}, 2}});
+  EXPECT_EQ(first.stop(), 0);
+}
+
+TEST_F(ExitStatusTest, Ship) {
+  Check("ship", {{{"--runs-root", runs(), "--nats", "nats://127.0.0.1:1"}, 1},  // server down
+                 {{"--runs-root", runs()}, 2},
+                 {{"--nats", "nats://127.0.0.1:1"}, 2},
+                 {{"--runs-root", runs(), "--nats", "nats://127.0.0.1:1", "--bogus"}, 2},
+                 {{"--runs-root", runs(), "--nats", "nats://127.0.0.1:1", "--replicas", "0"}, 2},
+                 {{"--runs-root", runs(), "--nats", "nats://127.0.0.1:1", "--window", "-1"}, 2}});
+  // replay nats:// takes --after and --follow only; a URL without a run is bad usage.
+  Check("replay", {{{"nats://127.0.0.1:1/RUNLOG/t/r", "--limit", "3"}, 2}, {{"nats://127.0.0.1:1/RUNLOG/t"}, 2}});
+  if (FindNatsServer().empty()) GTEST_SKIP() << "nats-server is not installed: the ship/replay nats:// 0 cases were not run";
+  NatsCluster nats;
+  std::string error;
+  ASSERT_EQ(::mkdir((tmp_ / "nats").c_str(), 0755), 0);
+  ASSERT_TRUE(nats.Start(tmp_ / "nats", 1, &error)) << error;
+  Check("ship", {{{"--runs-root", runs(), "--nats", nats.Url(0), "--replicas", "1"}, 0}});
+  Check("replay", {{{nats.Url(0) + "/RUNLOG/t/r"}, 0}});
 }
 
 // Every command `runlog --help` lists has its cases above.
