@@ -63,8 +63,20 @@ int run_exec(ExecArgs& args) {
   meta.command = shell_join(command);
   if (meta.stepName.empty()) meta.stepName = command[0];
 
-  // A run that holds records is refused before anything is opened, so that
-  // nothing in it changes (not even state.json's updatedAt).
+  // An existing run gets recovery's verdict read-only, before anything is
+  // opened for writing: corrupt -> exit 1 (file and offset named); holding
+  // records (runlog's own or another implementation's) -> refused, exit 2.
+  // Either way nothing in it changes, not even state.json's updatedAt.
+  {
+    std::unique_ptr<io::Dir> root;
+    if (io::posix_fs()->open_root(opts.runsRoot, false, 0).get(root).ok()) {
+      std::uint64_t held = 0;
+      if (Status peek = io::peek_run_records(*root, meta.taskId, meta.runId).get(held); !peek.ok()) {
+        fmt::print(stderr, "runlog exec: cannot open run {}/{}: {}\n", meta.taskId, meta.runId, peek.to_string());
+        return peek.code() == Errc::invalid_argument ? kExitUsage : 1;
+      }
+    }
+  }
   if (auto existing = existing_run_status(opts.runsRoot, meta.taskId, meta.runId)) {
     fmt::print(stderr, "runlog exec: run {}/{} already holds records (status {}); give a new --run id\n", meta.taskId,
                meta.runId, *existing);
@@ -73,24 +85,6 @@ int run_exec(ExecArgs& args) {
 
   ::signal(SIGPIPE, SIG_IGN);  // a closed stdout stops the copy, not the recording
   SignalForwarder forwarder;   // before the engine's threads: they inherit the blocked mask
-
-  // A run that already holds records (runlog's own or another
-  // implementation's) is refused before anything is opened for writing:
-  // nothing in it changes, not even a torn tail.
-  {
-    std::unique_ptr<io::Dir> root;
-    if (io::posix_fs()->open_root(opts.runsRoot, false, 0).get(root).ok()) {
-      std::uint64_t held = 0;
-      if (Status peek = io::peek_run_records(*root, meta.taskId, meta.runId).get(held); !peek.ok()) {
-        fmt::print(stderr, "runlog exec: cannot open run {}/{}: {}\n", meta.taskId, meta.runId, peek.to_string());
-        return peek.code() == Errc::invalid_argument ? 2 : 1;
-      } else if (held != 0) {
-        fmt::print(stderr, "runlog exec: run {}/{} already holds {} records; give a new --run id\n", meta.taskId,
-                   meta.runId, held);
-        return 1;
-      }
-    }
-  }
 
   auto opened = Engine::open(opts);
   if (!opened.ok()) {

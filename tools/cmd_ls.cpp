@@ -2,7 +2,6 @@
 // from the small files only (meta/state/durable.seq, file sizes and the last
 // line of each channel file), so that thousands of runs list quickly.
 #include <fmt/format.h>
-#include <simdjson.h>
 
 #include <algorithm>
 #include <array>
@@ -13,6 +12,7 @@
 
 #include "core/timefmt.h"
 #include "core/utf8.h"
+#include "io/conversation_dir.h"
 #include "io/fs.h"
 #include "io/recovery.h"
 #include "io/run_dir.h"
@@ -28,13 +28,15 @@ constexpr const char* kLsFooter = R"HELP(One line per run, sorted by task then r
                 when none has, yet state.json says prepared or running (its
                 runner is gone); "?" when state.json is missing or unreadable
                 (`runlog verify` says why)
-  entries       records: up to durable.seq for a live run, else the last seq in
-                the channel files
+  entries       records: up to durable.seq for a live run, else the last good
+                seq N of recovery's verdict (SPEC "Recovery": the floor, torn
+                tails and holes above it); a corrupt run is named on stderr
+                (file and byte offset), listed with 0 entries, and ls exits 1
   bytes         the size of worker.jsonl + stdout.jsonl + stderr.jsonl
   started       startedAt from state.json
   duration      startedAt to finishedAt; to now for a live run; to the last
                 update for a run that is neither finished nor live
-Nothing is scanned: each run costs a few small reads, whatever its size.
+A live run costs a few small reads; any other run is scanned once, read-only.
 
 With --json, one object per run:
   {"taskId","runId","status","entries","bytes","startedAt","durationSeconds","live",
@@ -62,33 +64,17 @@ struct Row {
   std::optional<double> duration;
 };
 
-// The seq of the last whole, valid line of a file of `size` bytes (0 when
-// there is none near the end).
-std::uint64_t last_seq(io::File& f, std::uint64_t size) {
-  simdjson::dom::parser parser;  // lines of another implementation of the contract (no crc)
-  std::uint64_t window = std::uint64_t{64} << 10;
-  for (;;) {
-    const std::uint64_t start = size > window ? size - window : 0;
-    std::string buf(static_cast<std::size_t>(size - start), '\0');
-    std::size_t got = 0;
-    if (!f.pread(buf.data(), buf.size(), start, &got).ok()) return 0;
-    buf.resize(got);
-    std::size_t end = buf.rfind('\n');  // a last piece without '\n' is a torn tail
-    for (int tries = 0; end != std::string::npos && tries < 8; ++tries) {
-      const std::size_t prev = end == 0 ? std::string::npos : buf.rfind('\n', end - 1);
-      if (prev == std::string::npos && start > 0) break;  // the line starts before the window
-      const std::size_t from = prev == std::string::npos ? 0 : prev + 1;
-      const io::LineVerdict v = io::check_record_line(std::string_view(buf).substr(from, end + 1 - from), parser);
-      if (v.valid) return v.seq;
-      if (prev == std::string::npos) return 0;
-      end = prev;
-    }
-    if (start == 0 || window >= (std::uint64_t{256} << 20)) return 0;
-    window *= 8;
-  }
+// The last good seq N of a stream that no writer holds, by recovery's own
+// read-only verdict (SPEC "Recovery", floor included); a corrupt stream is
+// named on stderr (file and byte offset) and counted in *problems.
+std::uint64_t checked_last_seq(const Result<io::RecoveryPlan>& plan, std::string_view what, int* problems) {
+  if (plan.ok()) return plan->last_seq;
+  fmt::print(stderr, "runlog ls: {}: {}\n", what, plan.status().to_string());
+  ++*problems;
+  return 0;
 }
 
-Row read_run(io::Dir& run, const std::string& task, const std::string& name) {
+Row read_run(io::Dir& run, const std::string& task, const std::string& name, int* problems) {
   Row row;
   row.task = task;
   row.run = name;
@@ -107,15 +93,13 @@ Row read_run(io::Dir& run, const std::string& task, const std::string& name) {
     auto parsed = io::state_from_json(text);
     if (parsed.ok()) state = std::move(parsed).value();
   }
-  std::uint64_t last = 0;
   for (const char* file : {"worker.jsonl", "stdout.jsonl", "stderr.jsonl"}) {
     std::unique_ptr<io::File> f;
     std::uint64_t size = 0;
     if (!run.open_file(file, io::OpenMode::read_only, 0).get(f).ok() || !f->size().get(size).ok()) continue;
     row.bytes += size;
-    if (!row.live) last = std::max(last, last_seq(*f, size));
   }
-  row.entries = row.live ? durable.value_or(0) : last;
+  row.entries = row.live ? durable.value_or(0) : checked_last_seq(io::peek_run(run), task + "/" + name, problems);
   if (state) {
     row.status = std::string(status_name(state->status));
     row.abandoned = io::is_abandoned(row.live, state->status);
@@ -137,7 +121,7 @@ struct ConvRow {
   std::uint64_t bytes = 0;
 };
 
-ConvRow read_conversation_row(io::Dir& dir, const std::string& id) {
+ConvRow read_conversation_row(io::Dir& dir, const std::string& id, int* problems) {
   ConvRow row;
   row.id = id;
   std::optional<std::uint64_t> durable;
@@ -153,7 +137,9 @@ ConvRow read_conversation_row(io::Dir& dir, const std::string& id) {
   std::uint64_t size = 0;
   if (dir.open_file("chunks.jsonl", io::OpenMode::read_only, 0).get(f).ok() && f->size().get(size).ok()) {
     row.bytes = size;
-    row.entries = row.live ? durable.value_or(0) : last_seq(*f, size);
+    const std::string_view chunks[] = {io::kChunksFileName};
+    row.entries = row.live ? durable.value_or(0)
+                           : checked_last_seq(io::plan_stream_read_only(dir, chunks), id, problems);
   }
   return row;
 }
@@ -249,17 +235,18 @@ int run_ls(const LsOptions& o) {
   }
   std::vector<Row> rows;
   std::vector<ConvRow> convs;
+  int problems = 0;  // corrupt streams, named on stderr
   for (const std::string& task : sorted_folders(*root)) {
     std::unique_ptr<io::Dir> tdir;
     if (!root->open_dir(task, false, 0).get(tdir).ok()) continue;  // a file, a symlink: not a task folder
     if (auto has = tdir->exists("chunks.jsonl"); has.ok() && has.value()) {  // a conversation
-      convs.push_back(read_conversation_row(*tdir, task));
+      convs.push_back(read_conversation_row(*tdir, task, &problems));
       continue;
     }
     for (const std::string& run : sorted_folders(*tdir)) {
       std::unique_ptr<io::Dir> rdir;
       if (!tdir->open_dir(run, false, 0).get(rdir).ok() || !is_run_folder(*rdir)) continue;
-      rows.push_back(read_run(*rdir, task, run));
+      rows.push_back(read_run(*rdir, task, run, &problems));
     }
   }
   if (json) {
@@ -288,7 +275,7 @@ int run_ls(const LsOptions& o) {
       std::fwrite(out.data(), 1, out.size(), stdout);
     }
   }
-  return kExitOk;
+  return problems == 0 ? kExitOk : kExitFailed;
 }
 
 Runner setup_ls(CLI::App& app) {
@@ -300,7 +287,7 @@ Runner setup_ls(CLI::App& app) {
       ->check(existing_path())
       ->capture_default_str();
   app.add_flag("--json", o->json, "one JSON object per line instead of the table");
-  app.footer(std::string(kLsFooter) + exit_status_footer("listed", "the root cannot be read"));
+  app.footer(std::string(kLsFooter) + exit_status_footer("listed", "the root cannot be read, or a run or conversation is corrupt"));
   return [o] { return run_ls(*o); };
 }
 
