@@ -599,6 +599,26 @@ Result<std::uint64_t> read_floor(Dir& dir, File* durable_seq) {
   return w;
 }
 
+Result<RecoveryPlan> plan_stream_read_only(Dir& dir, std::span<const std::string_view> channel_names) {
+  std::vector<std::unique_ptr<File>> owned;
+  std::vector<File*> files;
+  for (std::string_view name : channel_names) {
+    std::unique_ptr<File> f;
+    Status st = dir.open_file(name, OpenMode::read_only, 0).get(f);
+    if (st.code() == Errc::not_found) continue;
+    RUNLOG_RETURN_IF_ERROR(st);
+    files.push_back(f.get());
+    owned.push_back(std::move(f));
+  }
+  std::unique_ptr<File> durable;
+  if (Status st = dir.open_file("durable.seq", OpenMode::read_only, 0).get(durable);
+      !st.ok() && st.code() != Errc::not_found)
+    return st;
+  std::uint64_t floor = 0;
+  RUNLOG_RETURN_IF_ERROR(read_floor(dir, durable.get()).get(floor));
+  return plan_recovery(files, floor);
+}
+
 Result<RecoveryPlan> plan_recovery_bytes(std::span<const std::string_view> contents, std::size_t chunk_bytes,
                                          std::uint64_t floor) {
   std::vector<std::unique_ptr<File>> owned;

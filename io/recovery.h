@@ -185,6 +185,16 @@ Result<RecoveryPlan> plan_recovery_bytes(std::span<const std::string_view> conte
 /// Errors: io_error reading them.
 Result<std::uint64_t> read_floor(Dir& dir, File* durable_seq);
 
+/// The read-only verdict on the stream in `dir` (its channel files named by
+/// `channel_names`, in stream order; a missing one counts as empty): opens
+/// what exists read-only, reads the floor, and plans. Creates, locks and
+/// writes nothing, so a refusal changes nothing. The verdict of every entry
+/// point that must not (or must not yet) change a byte: ls, exec's check,
+/// the open of an existing stream before it creates anything.
+/// Errors: as plan_recovery() (corruption names file and offset), io_error.
+/// Any thread.
+Result<RecoveryPlan> plan_stream_read_only(Dir& dir, std::span<const std::string_view> channel_names);
+
 /// Carries out a plan made over the same files: truncates each file that
 /// needs it, then fdatasyncs every file (the cut, and the records kept, are
 /// durable before the next append: after a process kill they may still have

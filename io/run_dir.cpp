@@ -351,6 +351,12 @@ Status open_files(Dir& run, OpenMode mode, mode_t perm, RunFiles* f) {
 
 }  // namespace
 
+Result<RecoveryPlan> peek_run(Dir& run) {
+  static const std::array<std::string_view, kRunChannels> kNames = {
+      channel_file_name(Channel::worker), channel_file_name(Channel::stdout_), channel_file_name(Channel::stderr_)};
+  return plan_stream_read_only(run, kNames);
+}
+
 Result<std::uint64_t> peek_run_records(Dir& runs_root, std::string_view task_id, std::string_view run_id) {
   RUNLOG_RETURN_IF_ERROR(validate_id("taskId", task_id));
   RUNLOG_RETURN_IF_ERROR(validate_id("runId", run_id));
@@ -359,22 +365,8 @@ Result<std::uint64_t> peek_run_records(Dir& runs_root, std::string_view task_id,
     return st.code() == Errc::not_found ? Result<std::uint64_t>(std::uint64_t{0}) : Result<std::uint64_t>(st);
   if (Status st = task->open_dir(run_id, false, 0).get(run); !st.ok())
     return st.code() == Errc::not_found ? Result<std::uint64_t>(std::uint64_t{0}) : Result<std::uint64_t>(st);
-  std::array<std::unique_ptr<File>, kRunChannels> owned;
-  std::vector<File*> channels;
-  for (int c = 0; c < kRunChannels; ++c) {
-    Status st = run->open_file(channel_file_name(static_cast<Channel>(c)), OpenMode::read_only, 0).get(owned[c]);
-    if (st.code() == Errc::not_found) continue;
-    RUNLOG_RETURN_IF_ERROR(st);
-    channels.push_back(owned[c].get());
-  }
-  std::unique_ptr<File> durable;
-  if (Status st = run->open_file(kDurableFile, OpenMode::read_only, 0).get(durable);
-      !st.ok() && st.code() != Errc::not_found)
-    return st;
-  std::uint64_t floor = 0;
-  RUNLOG_RETURN_IF_ERROR(read_floor(*run, durable.get()).get(floor));
   RecoveryPlan plan;
-  RUNLOG_RETURN_IF_ERROR(plan_recovery(channels, floor).get(plan));
+  RUNLOG_RETURN_IF_ERROR(peek_run(*run).get(plan));
   return plan.last_seq;
 }
 
@@ -405,6 +397,12 @@ Result<RecoveredRun> open_run_dir(Dir& runs_root, const RunMetadata& meta, const
   RunFiles f;
   RUNLOG_RETURN_IF_ERROR(task->open_dir(meta.runId, true, opts.dir_mode, &out.created).get(f.dir));
   Dir& run = *f.dir;
+  // An existing run gets its verdict read-only first: corruption is refused
+  // before anything (durable.seq, checkpoints/, artifacts/) is created in it.
+  if (!out.created) {
+    Status peek = peek_run(run).status();
+    if (peek.code() == Errc::corruption) return peek;
+  }
   for (std::string_view sub : {kCheckpointsDir, kArtifactsDir}) {
     std::unique_ptr<Dir> d;
     RUNLOG_RETURN_IF_ERROR(run.open_dir(sub, true, opts.dir_mode).get(d));

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "io/fs.h"
+#include "io/recovery.h"
 #include "runlog/status.h"
 #include "runlog/types.h"
 
@@ -83,6 +84,10 @@ Result<RecoveredRun> open_run_dir(Dir& runs_root, const RunMetadata& meta, const
 /// <runs_root>/<task_id>/<run_id> holds: seqs 1..N by recovery's verdict
 /// (io/recovery.h, floor included). 0 when the folder or its files do not
 /// exist. Errors: corruption (file and byte offset), refused, io_error.
+/// The read-only recovery verdict on the run folder `run` (SPEC
+/// "Recovery"): plan_stream_read_only() over its three channels. Any thread.
+Result<RecoveryPlan> peek_run(Dir& run);
+
 /// For callers that must not touch a run that already holds records (runlog
 /// exec), whoever wrote it.
 Result<std::uint64_t> peek_run_records(Dir& runs_root, std::string_view task_id, std::string_view run_id);

@@ -1679,6 +1679,33 @@ void report_damage(StreamCheck& s, const std::vector<FileSummary>& sums, const s
   }
 }
 
+// A stream holding lines of another implementation (no crc, maybe no
+// durable.seq): the verdict is recovery's own read-only plan (SPEC
+// "Recovery"), so verify, --repair and every reader agree on the same bytes.
+// Corruption the checks above did not block on is reported; records the plan
+// would cut (past a hole above W) are reported for --repair to cut.
+void check_against_recovery(StreamCheck& s, Findings& f) {
+  const std::string_view chunks[] = {kChunksFile};
+  Result<RecoveryPlan> plan =
+      s.job->type == StreamType::run ? peek_run(*s.dir) : plan_stream_read_only(*s.dir, chunks);
+  if (!plan.ok()) {
+    if (!s.blocked) f.block(s.job->path, 0, plan.status().message() + "; not repaired");
+    return;
+  }
+  if (!plan->cuts_anything() || s.repairable || s.blocked) return;
+  // The plan holds the files that exist, in stream order.
+  std::size_t j = 0;
+  for (std::size_t i = 0; i < s.files.size() && j < plan->channels.size(); ++i) {
+    if (!s.files[i].present) continue;
+    const ChannelCut& c = plan->channels[j++];
+    if (c.keep >= c.size) continue;
+    f.add(s.files[i].path, c.keep,
+          "records past seq " + std::to_string(plan->last_seq) + " follow a hole and were never acknowledged (durable "
+          "up to seq " + std::to_string(plan->floor) + "), " + std::string(kRepairHint) + " to cut them");
+  }
+  s.repairable = true;
+}
+
 void check_durable(StreamCheck& s, std::uint64_t M, Findings& f) {
   const std::string path = join_path(s.job->path, kDurableFile);
   if (!s.durable_present) {
@@ -1795,6 +1822,7 @@ void Verifier::finalize(StreamCheck& s, JobResult* out, bool allow_repair) {
     check_meta(s, f);
     check_state(s, sums[0], M, N, f);
   }
+  if (!s.live && s.job->type != StreamType::file && all > own) check_against_recovery(s, f);
 
   out->records = s.records;
   out->bytes = s.bytes;

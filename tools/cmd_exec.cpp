@@ -35,8 +35,9 @@ keeps recording what it prints on its way out. A second SIGINT sends SIGKILL.
 
 Exit status: the child's exit code, or 128 + the signal that ended it; 127 when
 the command is not found (126 when it cannot be run), with the run failed;
-1 when the run cannot be opened or recorded, or already holds records (nothing
-in it changes); 2 bad usage (an unknown option, a bad value; nothing done).)HELP";
+1 when the run cannot be opened or recorded (a corrupt run: file and offset
+named, nothing changed); 2 bad usage (an unknown option, a bad value, a run
+that already holds records; nothing done).)HELP";
 
 struct ExecArgs {
   Options opts;
@@ -63,27 +64,28 @@ int run_exec(ExecArgs& args) {
   meta.command = shell_join(command);
   if (meta.stepName.empty()) meta.stepName = command[0];
 
-  ::signal(SIGPIPE, SIG_IGN);  // a closed stdout stops the copy, not the recording
-  SignalForwarder forwarder;   // before the engine's threads: they inherit the blocked mask
-
-  // A run that already holds records (runlog's own or another
-  // implementation's) is refused (exit 1) before anything is opened for
-  // writing: nothing in it changes, not even a torn tail or updatedAt.
+  // An existing run gets recovery's verdict read-only, before anything is
+  // opened for writing: corrupt -> exit 1 (file and offset named); holding
+  // records (runlog's own or another implementation's) -> refused, exit 2.
+  // Either way nothing in it changes, not even state.json's updatedAt.
   {
     std::unique_ptr<io::Dir> root;
     if (io::posix_fs()->open_root(opts.runsRoot, false, 0).get(root).ok()) {
       std::uint64_t held = 0;
       if (Status peek = io::peek_run_records(*root, meta.taskId, meta.runId).get(held); !peek.ok()) {
         fmt::print(stderr, "runlog exec: cannot open run {}/{}: {}\n", meta.taskId, meta.runId, peek.to_string());
-        return peek.code() == Errc::invalid_argument ? 2 : 1;
-      } else if (held != 0) {
-        const auto status = existing_run_status(opts.runsRoot, meta.taskId, meta.runId);
-        fmt::print(stderr, "runlog exec: run {}/{} already holds {} records (status {}); give a new --run id\n",
-                   meta.taskId, meta.runId, held, status.value_or("unknown"));
-        return kExitFailed;
+        return peek.code() == Errc::invalid_argument ? kExitUsage : 1;
       }
     }
   }
+  if (auto existing = existing_run_status(opts.runsRoot, meta.taskId, meta.runId)) {
+    fmt::print(stderr, "runlog exec: run {}/{} already holds records (status {}); give a new --run id\n", meta.taskId,
+               meta.runId, *existing);
+    return kExitUsage;
+  }
+
+  ::signal(SIGPIPE, SIG_IGN);  // a closed stdout stops the copy, not the recording
+  SignalForwarder forwarder;   // before the engine's threads: they inherit the blocked mask
 
   auto opened = Engine::open(opts);
   if (!opened.ok()) {
@@ -101,7 +103,7 @@ int run_exec(ExecArgs& args) {
   if (run.summary().totalEntries != 0) {
     fmt::print(stderr, "runlog exec: run {}/{} already holds {} records; give a new --run id\n", meta.taskId,
                meta.runId, run.summary().totalEntries);
-    return kExitFailed;
+    return kExitUsage;
   }
 
   Producer producer(*engine);

@@ -11,6 +11,7 @@
 
 #include "core/timefmt.h"
 #include "core/utf8.h"
+#include "io/conversation_dir.h"
 #include "io/conversation_reader.h"
 #include "io/fs.h"
 #include "io/recovery.h"
@@ -19,33 +20,18 @@
 namespace runlog::tools {
 namespace {
 
-// The seq of the last whole, valid line of a file of `size` bytes (0 when
-// there is none near the end).
-std::uint64_t last_seq(io::File& f, std::uint64_t size) {
-  simdjson::dom::parser parser;  // lines of another implementation of the contract (no crc)
-  std::uint64_t window = std::uint64_t{64} << 10;
-  for (;;) {
-    const std::uint64_t start = size > window ? size - window : 0;
-    std::string buf(static_cast<std::size_t>(size - start), '\0');
-    std::size_t got = 0;
-    if (!f.pread(buf.data(), buf.size(), start, &got).ok()) return 0;
-    buf.resize(got);
-    std::size_t end = buf.rfind('\n');  // a last piece without '\n' is a torn tail
-    for (int tries = 0; end != std::string::npos && tries < 8; ++tries) {
-      const std::size_t prev = end == 0 ? std::string::npos : buf.rfind('\n', end - 1);
-      if (prev == std::string::npos && start > 0) break;  // the line starts before the window
-      const std::size_t from = prev == std::string::npos ? 0 : prev + 1;
-      const io::LineVerdict v = io::check_record_line(std::string_view(buf).substr(from, end + 1 - from), parser);
-      if (v.valid) return v.seq;
-      if (prev == std::string::npos) return 0;
-      end = prev;
-    }
-    if (start == 0 || window >= (std::uint64_t{256} << 20)) return 0;
-    window *= 8;
-  }
+// The last good seq N of a stream that no writer holds, by recovery's own
+// read-only verdict (SPEC "Recovery", floor included); a corrupt stream is
+// named (file and byte offset) in *problems and counts 0 entries.
+std::uint64_t checked_last_seq(const Result<io::RecoveryPlan>& plan, std::string_view what,
+                               std::vector<std::string>* problems) {
+  if (plan.ok()) return plan->last_seq;
+  problems->push_back(fmt::format("{}: {}", what, plan.status().to_string()));
+  return 0;
 }
 
-RunRow read_run(io::Dir& run, const std::string& task, const std::string& name) {
+RunRow read_run(io::Dir& run, const std::string& task, const std::string& name,
+                std::vector<std::string>* problems) {
   RunRow row;
   row.task = task;
   row.run = name;
@@ -64,15 +50,13 @@ RunRow read_run(io::Dir& run, const std::string& task, const std::string& name) 
     auto parsed = io::state_from_json(text);
     if (parsed.ok()) state = std::move(parsed).value();
   }
-  std::uint64_t last = 0;
   for (const char* file : {"worker.jsonl", "stdout.jsonl", "stderr.jsonl"}) {
     std::unique_ptr<io::File> f;
     std::uint64_t size = 0;
     if (!run.open_file(file, io::OpenMode::read_only, 0).get(f).ok() || !f->size().get(size).ok()) continue;
     row.bytes += size;
-    if (!row.live) last = std::max(last, last_seq(*f, size));
   }
-  row.entries = row.live ? durable.value_or(0) : last;
+  row.entries = row.live ? durable.value_or(0) : checked_last_seq(io::peek_run(run), task + "/" + name, problems);
   if (state) {
     row.status = std::string(status_name(state->status));
     row.abandoned = io::is_abandoned(row.live, state->status);
@@ -87,7 +71,7 @@ RunRow read_run(io::Dir& run, const std::string& task, const std::string& name) 
   return row;
 }
 
-ConversationRow read_conversation_row(io::Dir& dir, const std::string& id) {
+ConversationRow read_conversation_row(io::Dir& dir, const std::string& id, std::vector<std::string>* problems) {
   ConversationRow row;
   row.id = id;
   std::optional<std::uint64_t> durable;
@@ -103,7 +87,9 @@ ConversationRow read_conversation_row(io::Dir& dir, const std::string& id) {
   std::uint64_t size = 0;
   if (dir.open_file("chunks.jsonl", io::OpenMode::read_only, 0).get(f).ok() && f->size().get(size).ok()) {
     row.bytes = size;
-    row.entries = row.live ? durable.value_or(0) : last_seq(*f, size);
+    const std::string_view chunks[] = {io::kChunksFileName};
+    row.entries = row.live ? durable.value_or(0)
+                           : checked_last_seq(io::plan_stream_read_only(dir, chunks), id, problems);
   }
   return row;
 }
@@ -135,13 +121,13 @@ Result<Listing> list_root(const std::string& root_path) {
     std::unique_ptr<io::Dir> tdir;
     if (!root->open_dir(task, false, 0).get(tdir).ok()) continue;  // a file, a symlink: not a task folder
     if (auto has = tdir->exists("chunks.jsonl"); has.ok() && has.value()) {  // a conversation
-      out.conversations.push_back(read_conversation_row(*tdir, task));
+      out.conversations.push_back(read_conversation_row(*tdir, task, &out.problems));
       continue;
     }
     for (const std::string& run : sorted_folders(*tdir)) {
       std::unique_ptr<io::Dir> rdir;
       if (!tdir->open_dir(run, false, 0).get(rdir).ok() || !is_run_folder(*rdir)) continue;
-      out.runs.push_back(read_run(*rdir, task, run));
+      out.runs.push_back(read_run(*rdir, task, run, &out.problems));
     }
   }
   return out;

@@ -45,10 +45,14 @@ struct ConversationRow {
 struct Listing {
   std::vector<RunRow> runs;
   std::vector<ConversationRow> conversations;
+  /// Streams no writer holds whose recovery verdict is corruption, each
+  /// "<task>/<run>: <file>:<offset>: what" (they are listed with 0 entries).
+  std::vector<std::string> problems;
 };
 
-/// Lists `root_path` reading only the small files (meta/state/durable.seq,
-/// sizes, the last line of each channel file). Errors: not_found, io_error.
+/// Lists `root_path`: a live run from its small files (meta/state/durable.seq,
+/// sizes); any other run or conversation is scanned once, read-only, for
+/// recovery's last good seq. Errors: not_found, io_error.
 Result<Listing> list_root(const std::string& root_path);
 
 /// `{"taskId","runId","status","entries","bytes","startedAt","durationSeconds","live","abandoned"}` (no '\n').

@@ -28,7 +28,7 @@
 namespace runlog::testing {
 
 /// Turn the damage-matrix tests on for every build: set to true.
-inline constexpr bool kDamageMatrixOnByDefault = false;
+inline constexpr bool kDamageMatrixOnByDefault = true;
 
 inline bool DamageMatrixEnabled() {
   const char* v = std::getenv("RUNLOG_DAMAGE_MATRIX");

@@ -324,26 +324,20 @@ class Matrix {
         record("chat reconcile", g, writer_check(dir, g.verdict == Verdict::corrupt, 0));
       }
     } else {
-      // 2. exec on a run that holds records: always refused (exit 1); on
-      // corruption nothing changes, otherwise nothing at or below W does.
+      // 2. exec on a run that holds records: always refused before anything is
+      // opened, so nothing changes: corruption exits 1 (SPEC "Recovery"), a
+      // run holding records exits 2 (README's exit-status table: bad usage).
       const std::string dir = fresh();
       const ProcessResult r = RunCli(
           {"exec", "--runs-root", scratch_ + "/runs", "--task", kTask, "--run", kRun, "--quiet", "--", "/bin/true"});
       Got g;
-      std::string extra;
-      // Recovery before the refusal may cut a torn tail or bring lagging
-      // watermarks of an engine-written run up to N; nothing else may change.
-      const bool recoverable = e.verdict == Verdict::torn || (st.durable && *st.durable < e.N);
+      const std::string extra = unchanged(dir);
       if (r.exit_code == 1) {
-        g.verdict = e.verdict;  // refused: no verdict of its own beyond "no"
-        extra = recoverable ? FloorKept(st, e, dir) : unchanged(dir);
-        if (recoverable) {
-          const std::string u = unchanged(dir), cut = CutTo(st, e, dir, 0);
-          if (!u.empty() && !cut.empty()) extra += "neither unchanged nor cut to N: " + u;
-        }
+        g.verdict = Verdict::corrupt;
+      } else if (r.exit_code == 2 && e.verdict != Verdict::corrupt) {
+        g.verdict = e.verdict;  // refused: no verdict of its own beyond "it holds records"
       } else {
         g.note = "exec " + r.describe() + " on a run holding records";
-        extra = unchanged(dir);
       }
       record("exec", g, extra);
     }
