@@ -114,7 +114,9 @@ try {
   await page.waitForSelector('.row.worker.match[data-seq="2"]', { timeout: 5000 });  // the command line holds it too
   await page.press("#search", "Enter");
   await page.waitForSelector(".row.stdout.match", { timeout: 5000 });
-  check((await page.textContent(".row.match .txt")) === "build finished", "search: Enter again finds the next match");
+  await page.waitForSelector(".row.worker.match", { state: "detached", timeout: 5000 });  // the first match let go
+  const next = await page.textContent(".row.match .txt");
+  check(next.trim() === "build finished", "search: Enter again finds the next match (" + JSON.stringify(next) + ")");
   check(/#seq=\d+$/.test(page.url()), "search: the address links to the line (" + page.url() + ")");
 
   // --- a link to a line
