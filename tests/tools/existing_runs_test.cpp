@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "runlog/engine.h"
+#include "support/crash_fs.h"
 #include "support/engine_fixture.h"
 #include "support/process.h"
 #include "support/run_files.h"
@@ -96,6 +97,11 @@ std::string LastWorkerLine(const std::string& dir) {
 // it could not be written; the next open brings it up to date), and the same
 // file run again with --skip-existing completes the rest.
 TEST(RunExistingTest, ChildrenThatCannotStartEndTheirRunsFailed) {
+  // The sanitizer runtimes need descriptors of their own: out of them, UBSan's
+  // vptr check cannot probe memory (it opens a pipe) and reports every virtual
+  // call as "invalid vptr". The main build runs this test.
+  if (UnderSanitizer())
+    GTEST_SKIP() << "descriptor exhaustion is tested in the main build only (sanitizer runtimes need descriptors)";
   TempDir tmp("runlog-existing");
   const std::string runs = tmp / "runs";
   std::string jobs;
