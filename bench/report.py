@@ -605,10 +605,11 @@ def write_report(results_path, machine, out, img_dir, context, r, order, node_js
                      f"W1's mix at {r.med(n, 'rate_per_s') or 0:.0f} records/s ({r.med(n, 'records') or 0:.0f} records); "
                      "every client got every record once, in order, and `end` (else the benchmark reports an error). "
                      "Latency is from the engine's durable acknowledgement to the client having parsed the event.\n")
-        lines.append("| deliveries | p50 | p99 (target ≤ 50 ms) | max | server peak RSS |")
-        lines.append("| --- | --- | --- | --- | --- |")
+        lines.append("| deliveries | p50 | p99 (target ≤ 50 ms) | max | server peak RSS | server CPU | client CPU |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- |")
         lines.append(f"| {fmt_num(r.med(n, 'deliveries'))} | {r.med(n, 'p50_ms') or 0:.1f} ms | {r.med(n, 'p99_ms') or 0:.1f} ms "
-                     f"| {r.med(n, 'max_ms') or 0:.1f} ms | {r.med(n, 'server_peak_rss_mib') or 0:.0f} MiB |\n")
+                     f"| {r.med(n, 'max_ms') or 0:.1f} ms | {r.med(n, 'server_peak_rss_mib') or 0:.0f} MiB "
+                     f"| {r.med(n, 'server_cpu_s') or 0:.1f} s | {r.med(n, 'client_cpu_s') or 0:.1f} s |\n")
     lines += node_section(node_json)
     rest = [n for n in order if n not in set(ingest_names()) and not n.startswith(("BM_Replay", "BM_Encode", "serve/"))]
     if rest:

@@ -9,6 +9,10 @@
 //   RUNLOG_BENCH_SERVE_CLIENTS  SSE clients                 50
 //   RUNLOG_BENCH_SERVE_RECORDS  records pushed while they follow   300
 //   RUNLOG_BENCH_SERVE_RATE     records per second                 300
+//   RUNLOG_BENCH_SERVE_CLI      the runlog binary that serves      this build's
+//
+// Besides the latencies it reports the CPU time the server and the client
+// thread used while the records were pushed: both share the machine's cores.
 //
 // Threads: the benchmark thread, one client thread (epoll over every socket),
 // one producer and one acknowledgement thread; the server is another process.
@@ -16,6 +20,7 @@
 #include <fmt/format.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +28,7 @@
 #include <deque>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "bench/peers/support.h"
@@ -43,13 +49,33 @@ std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
 
-// VmHWM of another process, in bytes.
-std::uint64_t peak_rss_of(pid_t pid) {
+// A field of /proc/PID/status ("VmHWM:" in kB, "Threads:"), as a number.
+std::uint64_t status_field(pid_t pid, std::string_view name) {
   std::ifstream in(fmt::format("/proc/{}/status", pid));
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+    if (line.rfind(name, 0) == 0) return std::strtoull(line.c_str() + name.size(), nullptr, 10);
   return 0;
+}
+
+// CPU seconds (user + system) another process has used so far.
+double cpu_seconds_of(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i)
+    if (i == 14 || i == 15) ticks += std::strtod(f.c_str(), nullptr);  // utime, stime
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 struct Client {
@@ -126,7 +152,8 @@ void BM_ServeFollow(benchmark::State& state) {
       if (!t.ok() || !run.value().flush().ok()) return state.SkipWithError("first record");
     }
 
-    testing::ServeProcess server(RUNLOG_CLI_PATH, {"--runs-root", o.runsRoot, "--max-streams",
+    const char* cli = std::getenv("RUNLOG_BENCH_SERVE_CLI");
+    testing::ServeProcess server(cli && *cli ? cli : RUNLOG_CLI_PATH, {"--runs-root", o.runsRoot, "--max-streams",
                                                    std::to_string(clients + 16)});
     if (server.port() <= 0) return state.SkipWithError("runlog serve did not start");
     std::vector<Client> cs(clients);
@@ -144,11 +171,15 @@ void BM_ServeFollow(benchmark::State& state) {
     }
     std::atomic<bool> stop_clients{false};
     std::atomic<std::size_t> ended{0}, started{0};
+    std::atomic<bool> pushing_now{false};
+    double client_cpu = 0;  // the reader thread's CPU seconds while the records were pushed
     std::thread reader([&] {
+      double cpu_at_push = -1;
       std::vector<epoll_event> evs(256);
       std::string buf(1 << 16, '\0');
       while (!stop_clients) {
         const int n = ::epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), 50);
+        if (cpu_at_push < 0 && pushing_now) cpu_at_push = thread_cpu_seconds();
         for (int k = 0; k < n; ++k) {
           Client& c = cs[evs[static_cast<std::size_t>(k)].data.u64];
           const ssize_t got = ::recv(c.fd, buf.data(), buf.size(), MSG_DONTWAIT);
@@ -164,6 +195,7 @@ void BM_ServeFollow(benchmark::State& state) {
           if (!had_first && c.last >= 1) ++started;
           if (!had_end && c.ended) ++ended;
         }
+        if (cpu_at_push >= 0 && ended == cs.size() && client_cpu == 0) client_cpu = thread_cpu_seconds() - cpu_at_push;
       }
     });
     auto wait_for = [](const std::atomic<std::size_t>& n, std::size_t want, std::chrono::seconds limit) {
@@ -199,6 +231,10 @@ void BM_ServeFollow(benchmark::State& state) {
         durable_at[seq.value()] = now_ns();
       }
     });
+    const double server_cpu_at_push = cpu_seconds_of(server.pid());
+    double load_at_push[3] = {};
+    ::getloadavg(load_at_push, 3);
+    pushing_now = true;
     const auto t0 = Clock::now();
     const std::string chunk(99, 'x');
     for (std::uint64_t i = 0; i < records; ++i) {
@@ -229,7 +265,11 @@ void BM_ServeFollow(benchmark::State& state) {
     const double push_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!run.value().close().ok()) failed = true;
     const bool all_ended = wait_for(ended, clients, std::chrono::seconds(120));
-    const std::uint64_t rss = peak_rss_of(server.pid());
+    const std::uint64_t rss = status_field(server.pid(), "VmHWM:") * 1024;
+    const double server_cpu = cpu_seconds_of(server.pid()) - server_cpu_at_push;
+    const std::uint64_t server_threads = status_field(server.pid(), "Threads:");
+    double load_after[3] = {};
+    ::getloadavg(load_after, 3);
     stop_clients = true;
     reader.join();
     ::close(ep);
@@ -261,6 +301,11 @@ void BM_ServeFollow(benchmark::State& state) {
     state.counters["p99_ms"] = pct(0.99);
     state.counters["max_ms"] = lat.empty() ? 0.0 : lat.back();
     state.counters["server_peak_rss_mib"] = static_cast<double>(rss) / (1 << 20);
+    state.counters["server_cpu_s"] = server_cpu;
+    state.counters["server_threads"] = static_cast<double>(server_threads);
+    state.counters["client_cpu_s"] = client_cpu;
+    state.counters["load_before"] = load_at_push[0];
+    state.counters["load_after"] = load_after[0];
   }
 }
 BENCHMARK(BM_ServeFollow)->Name("serve/follow")->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);

@@ -157,8 +157,8 @@ Runner setup_serve(CLI::App& app) {
                  "preflights); no CORS without it")
       ->type_name("ORIGIN");
   app.add_option("--max-streams", o->max_streams,
-                 "live SSE streams at once (more get 503). Each holds one thread\n"
-                 "of the server while it lasts")
+                 "live SSE streams at once (more get 503). The server keeps this\n"
+                 "many threads (plus 32) for requests")
       ->type_name("N")
       ->check(whole_number(1, 100000))
       ->capture_default_str();

@@ -2,12 +2,14 @@
 // port: every endpoint byte for byte against the CLI, SSE resumption without
 // gap or duplicate, the security rules (traversal, methods, tokens), a slow
 // client that must not hold back a fast one, and SIGTERM.
+#include <poll.h>
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/crash_fs.h"
@@ -229,6 +231,104 @@ TEST_F(ServeTest, SseResumesByLastEventIdWithoutGapOrDuplicate) {
   for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], i + 1) << "a gap or a duplicate";
   EXPECT_EQ(seen.size(), 341u);
   EXPECT_EQ(data, Cli({"replay", run_dir("live", "r1")}));
+}
+
+// Many clients of one live run share the run's reader: each gets every record
+// once, in order, then `end` and a properly closed body, whether it joined
+// before the records were written, while they were, or after the run closed.
+TEST_F(ServeTest, ManyFollowersOfOneLiveRunGetEveryRecordOnceInOrder) {
+  auto engine = OpenEngine(MakeOptions());
+  ASSERT_NE(engine, nullptr);
+  runlog::Run run = OpenRun(*engine, "live", "many");
+  Producer p(*engine);
+  ASSERT_TRUE(p.push_stdout(run, "first\n").ok());
+  ASSERT_TRUE(run.flush().ok());
+  auto server = Serve({"--max-streams", "64"});
+  const int port = server->port();
+  std::vector<std::unique_ptr<SseStream>> clients;
+  for (int i = 0; i < 24; ++i) {
+    clients.push_back(std::make_unique<SseStream>(port, "/api/runs/live/many/events"));
+    ASSERT_TRUE(clients.back()->next().has_value()) << "client " << i;
+  }
+  const int n = 400;
+  for (int i = 0; i < n; ++i) {
+    ASSERT_TRUE(p.push_stdout(run, "record " + std::to_string(i) + "\n").ok());
+    if (i % 40 == 39) {
+      ASSERT_TRUE(run.flush().ok());
+      std::this_thread::sleep_for(5ms);
+    }
+    if (i == n / 2) {  // these join mid-run, from the start and from a seq
+      clients.push_back(std::make_unique<SseStream>(port, "/api/runs/live/many/events"));
+      clients.push_back(std::make_unique<SseStream>(port, "/api/runs/live/many/events", "Last-Event-ID: 30\r\n"));
+    }
+  }
+  ASSERT_TRUE(p.push_event(run, {EventType::step_completed, LogLevel::info, "done", ""}).ok());
+  ASSERT_TRUE(run.close().ok());
+  clients.push_back(std::make_unique<SseStream>(port, "/api/runs/live/many/events?after=100"));
+  const std::string replay = Cli({"replay", run_dir("live", "many")});
+  const std::vector<std::string> lines = Lines(replay);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(n) + 2);
+  for (std::size_t c = 0; c < clients.size(); ++c) {
+    SseStream& s = *clients[c];
+    std::uint64_t last = c < 24 ? 1 : c == 25 ? 30 : c == 26 ? 100 : 0;
+    for (;;) {
+      auto e = s.next(20s);
+      ASSERT_TRUE(e.has_value()) << "client " << c << " stalled after " << last;
+      if (e->event == "end") break;
+      ASSERT_EQ(std::stoull(e->id), last + 1) << "client " << c << ": a gap or a duplicate";
+      last = std::stoull(e->id);
+      ASSERT_EQ(e->data, lines[last - 1]) << "client " << c;
+    }
+    EXPECT_EQ(last, lines.size()) << "client " << c;
+    EXPECT_FALSE(s.next(5s).has_value());
+    EXPECT_TRUE(s.clean_end()) << "client " << c << ": the chunked body was not closed";
+  }
+}
+
+// Plain requests keep their connection (HTTP/1.1 keep-alive), pipelined or not.
+TEST_F(ServeTest, KeepAliveConnectionServesSeveralRequests) {
+  auto engine = OpenEngine(MakeOptions());
+  ASSERT_NE(engine, nullptr);
+  MakeRun(*engine, "t1", "r1", 5);
+  auto server = Serve();
+  const std::string want = HttpGet(server->port(), "/api/runs/t1/r1").body;
+  ASSERT_FALSE(want.empty());
+  const int fd = ConnectLoopback(server->port());
+  ASSERT_GE(fd, 0);
+  const std::string req = "GET /api/runs/t1/r1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  std::string got;
+  // Reads until `count` whole responses (Content-Length bodies) have arrived.
+  auto read_responses = [&](int count) {
+    std::vector<std::string> bodies;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (static_cast<int>(bodies.size()) < count && std::chrono::steady_clock::now() < deadline) {
+      const std::size_t head_end = got.find("\r\n\r\n");
+      const std::size_t cl = got.find("Content-Length: ");
+      if (head_end != std::string::npos && cl != std::string::npos && cl < head_end) {
+        const std::size_t len = std::stoull(got.substr(cl + 16));
+        if (got.size() >= head_end + 4 + len) {
+          EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got.substr(0, 40);
+          bodies.push_back(got.substr(head_end + 4, len));
+          got.erase(0, head_end + 4 + len);
+          continue;
+        }
+      }
+      pollfd pf{fd, POLLIN, 0};
+      if (::poll(&pf, 1, 100) <= 0) continue;
+      char buf[4096];
+      const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+      if (r <= 0) break;
+      got.append(buf, static_cast<std::size_t>(r));
+    }
+    return bodies;
+  };
+  ASSERT_TRUE(SendAll(fd, req));
+  EXPECT_EQ(read_responses(1), std::vector<std::string>{want});
+  ASSERT_TRUE(SendAll(fd, req));  // the same connection, a second request
+  EXPECT_EQ(read_responses(1), std::vector<std::string>{want});
+  ASSERT_TRUE(SendAll(fd, req + req));  // two at once
+  EXPECT_EQ(read_responses(2), (std::vector<std::string>{want, want}));
+  ::close(fd);
 }
 
 TEST_F(ServeTest, TraversalUnknownIdsAndMethods) {

@@ -13,14 +13,18 @@
 // Everything served is read through io::LogReader / io::read_conversation, so
 // only durable records ever leave the server, and the bytes are those of the
 // CLI (tools/views.h). Each live run that has SSE clients is followed by one
-// thread (a hub) that reads each new record once and hands the encoded events
-// to every client's own bounded queue; a client whose queue overflows is
-// closed (it resumes with Last-Event-ID), so a slow client slows nobody else.
+// thread (a hub) that reads each new record once, encodes it once, and writes
+// the same bytes to every client's socket without waiting (non-blocking sends,
+// epoll), each client with its own bounded queue; a client whose queue
+// overflows is closed (it resumes with Last-Event-ID), so a slow client slows
+// nobody else.
 //
 // Threads: the constructor, bind(), port() and run() on one thread; stop()
 // from any thread (once run() has been called or not). The server's own
-// threads: cpp-httplib's pool (one thread per connection; an SSE stream holds
-// its thread for its lifetime) and one hub thread per followed run.
+// threads: cpp-httplib's pool (one thread per connection; a run's SSE stream
+// holds it only while it catches up from the files, then hands its socket to
+// the run's hub; a conversation's stream holds it for its lifetime) and one
+// hub thread per followed run.
 #pragma once
 
 #include <cstddef>
