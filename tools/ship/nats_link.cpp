@@ -27,6 +27,7 @@ struct NatsLink::Shared {
   std::string failure_text;
   std::unordered_map<std::string, std::uint64_t> failed_min;  // subject -> lowest failed Runlog-Seq
   bool out_of_order = false;
+  bool closed = false;  // the connection's last callback (closed) has run
   std::atomic<std::uint64_t> acked{0};
   std::atomic<std::uint64_t> duplicates{0};
 
@@ -107,6 +108,15 @@ void on_disconnected(natsConnection*, void* closure) {
   sh->stop(LinkFailure::disconnected, "the connection to the NATS server dropped");
 }
 
+// The connection's last callback: after it, libnats's callback thread no
+// longer touches `Shared`, so the link may free it.
+void on_closed(natsConnection*, void* closure) {
+  auto* sh = static_cast<NatsLink::Shared*>(closure);
+  std::lock_guard<std::mutex> lk(sh->mu);
+  sh->closed = true;
+  sh->cv.notify_all();
+}
+
 bool transient(natsStatus s, jsErrCode e) {
   return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED ||
          e == JSClusterNotAvailErr || e == JSInsufficientResourcesErr || e == JSClusterNoPeersErr ||
@@ -127,7 +137,13 @@ NatsLink::~NatsLink() {
     natsMsgList pending{};
     if (js_PublishAsyncGetPendingList(&pending, js_) == NATS_OK) natsMsgList_Destroy(&pending);
   }
-  if (nc_ != nullptr) natsConnection_Close(nc_);
+  if (nc_ != nullptr) {
+    natsConnection_Close(nc_);
+    // The disconnected and closed callbacks run on libnats's own thread after
+    // Close returns; `shared_` must outlive them.
+    std::unique_lock<std::mutex> lk(shared_->mu);
+    shared_->cv.wait_for(lk, std::chrono::seconds(10), [&] { return shared_->closed; });
+  }
   if (js_ != nullptr) jsCtx_Destroy(js_);
   if (nc_ != nullptr) natsConnection_Destroy(nc_);
   if (opts_ != nullptr) natsOptions_Destroy(opts_);
@@ -152,6 +168,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& options) 
   // lost with a dropped connection is only ever the tail of what was sent.
   natsOptions_SetReconnectBufSize(link->opts_, 1);
   natsOptions_SetDisconnectedCB(link->opts_, on_disconnected, link->shared_.get());
+  natsOptions_SetClosedCB(link->opts_, on_closed, link->shared_.get());
   natsOptions_SetName(link->opts_, "runlog ship");
   s = natsConnection_Connect(&link->nc_, link->opts_);
   if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED)
