@@ -50,6 +50,8 @@ void delete_block(Block* b) {
 
 BlockPool::~BlockPool() {
   for (Block* b : free_) delete_block(b);
+  for (auto& list : large_free_)
+    for (Block* b : list) delete_block(b);
 }
 
 Block* BlockPool::get() {
@@ -66,16 +68,52 @@ Block* BlockPool::get() {
   return b;
 }
 
+// Large pushes (a capture's reads, 8 KiB to 256 KiB each when a child floods)
+// reuse blocks of their power-of-two class: a fresh allocation per push,
+// freed on the sequencer, had the producer fault in new pages on every read.
 Block* BlockPool::make_large(std::size_t cap) {
-  Block* b = new_block(cap, false);
+  Block* b = nullptr;
+  if (cap <= kLargeMax) {
+    int cls = 0;
+    std::size_t size = kLargeMin;
+    while (size < cap) {
+      size <<= 1;
+      ++cls;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!large_free_[cls].empty()) {
+        b = large_free_[cls].back();
+        large_free_[cls].pop_back();
+        large_bytes_ -= b->cap;
+      }
+    }
+    if (b == nullptr) {
+      b = new_block(size, true);
+      b->large_class = static_cast<std::int8_t>(cls);
+    }
+  } else {
+    b = new_block(cap, false);
+  }
   b->refs.store(1, std::memory_order_relaxed);
   return b;
 }
 
 void BlockPool::put(Block* b) {
   if (!b->pooled) return delete_block(b);
-  std::lock_guard<std::mutex> lock(mu_);
-  free_.push_back(b);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (b->large_class < 0) {
+      free_.push_back(b);
+      return;
+    }
+    if (large_bytes_ + b->cap <= kLargeKeepBytes) {
+      large_free_[b->large_class].push_back(b);
+      large_bytes_ += b->cap;
+      return;
+    }
+  }
+  delete_block(b);
 }
 
 // ------------------------------------------------------------- EngineCore
@@ -346,7 +384,7 @@ const char* place(detail::EngineCore& core, detail::ProducerSlot& slot, std::str
   std::size_t n = a.size() + b.size();
   char* dst;
   if (n > detail::kSmallMax) {
-    *block = detail::BlockPool::make_large(n);
+    *block = core.blocks.make_large(n);
     dst = (*block)->data();
   } else {
     if (slot.block == nullptr || slot.used + n > detail::kBlockSize) {

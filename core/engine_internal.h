@@ -54,8 +54,14 @@ class Sequencer;
 /// one reference per record after encoding it; a block whose references reach
 /// zero goes back to the pool. No allocation per record once the pool is warm.
 inline constexpr std::size_t kBlockSize = 32 * 1024;
-/// Pushes larger than this get a buffer of their own (freed, not pooled).
+/// Pushes larger than this get a larger block: pooled by power-of-two size
+/// class up to kLargeMax (a capture's reads are up to 256 KiB), freed above it.
 inline constexpr std::size_t kSmallMax = 8 * 1024;
+inline constexpr std::size_t kLargeMin = 16 * 1024;
+inline constexpr std::size_t kLargeMax = 1024 * 1024;
+inline constexpr int kLargeClasses = 7;  // 16 KiB .. 1 MiB
+/// At most this many bytes of large blocks wait in the pool.
+inline constexpr std::size_t kLargeKeepBytes = 8 * 1024 * 1024;
 /// Reference count a block starts with while a producer still fills it.
 inline constexpr std::int64_t kBlockOpen = std::int64_t{1} << 40;
 
@@ -63,16 +69,18 @@ struct Block {
   alignas(64) std::atomic<std::int64_t> refs{0};
   std::size_t cap = 0;
   bool pooled = true;
+  std::int8_t large_class = -1;  ///< the large size class, -1 for a kBlockSize block
   char* data() { return reinterpret_cast<char*>(this + 1); }
 };
 
-/// Thread-safe (a mutex taken once per 64 KiB block, not per record).
+/// Thread-safe: any thread may call get/make_large/put/release (a mutex taken
+/// once per 32 KiB block or large push, not per record).
 class BlockPool {
  public:
   ~BlockPool();
-  Block* get();                       ///< a pooled kBlockSize block, refs = kBlockOpen
-  static Block* make_large(std::size_t cap);  ///< unpooled, refs = 1
-  void put(Block* b);                 ///< when refs reached zero
+  Block* get();                ///< a pooled kBlockSize block, refs = kBlockOpen
+  Block* make_large(std::size_t cap);  ///< room for cap bytes, refs = 1 (pooled up to kLargeMax)
+  void put(Block* b);          ///< when refs reached zero
   /// Drops `n` references; returns the block to the pool (or frees it) at zero.
   void release(Block* b, std::int64_t n) {
     if (b->refs.fetch_sub(n, std::memory_order_acq_rel) == n) put(b);
@@ -81,6 +89,8 @@ class BlockPool {
  private:
   std::mutex mu_;
   std::vector<Block*> free_;
+  std::vector<Block*> large_free_[kLargeClasses];  // guarded by mu_
+  std::size_t large_bytes_ = 0;                     // guarded by mu_: bytes in large_free_
 };
 
 // ----------------------------------------------------------------- items ----

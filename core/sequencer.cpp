@@ -377,7 +377,7 @@ void Sequencer::process_control(Control& c) {
       it.created_ms = now_ms;
       it.push_ns = wall_ns();
       it.len = static_cast<std::uint32_t>(sizeof no_code + fragment.size());
-      it.block = BlockPool::make_large(it.len);
+      it.block = core_.blocks.make_large(it.len);
       std::memcpy(it.block->data(), &no_code, sizeof no_code);
       std::memcpy(it.block->data() + sizeof no_code, fragment.data(), fragment.size());
       it.data = it.block->data();
