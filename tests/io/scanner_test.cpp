@@ -56,9 +56,9 @@ class ScannerTest : public ::testing::Test {
 // Records what the scanner reports.
 struct Log final : ScanReporter {
   std::vector<ScannedRecord> records;
-  std::vector<ScanDamage> damage;
+  std::vector<ScanDamage> damaged;
   void record(const File&, const ScannedRecord& r) override { records.push_back(r); }
-  void damage(const File&, const ScanDamage& d) override { this->damage.push_back(d); }
+  void damage(const File&, const ScanDamage& d) override { damaged.push_back(d); }
 };
 
 TEST_F(ScannerTest, ReportsEachRecordAndATornTailWithOffsets) {
@@ -73,11 +73,11 @@ TEST_F(ScannerTest, ReportsEachRecordAndATornTailWithOffsets) {
   EXPECT_EQ(log.records[0].offset, 0u);
   EXPECT_EQ(log.records[1].offset, a.size());
   EXPECT_EQ(log.records[1].length, b.size());
-  ASSERT_EQ(log.damage.size(), 1u);
-  EXPECT_EQ(log.damage[0].offset, a.size() + b.size());
-  EXPECT_EQ(log.damage[0].length, 14u);
-  EXPECT_FALSE(log.damage[0].followed);
-  EXPECT_STREQ(log.damage[0].what, "no final newline");
+  ASSERT_EQ(log.damaged.size(), 1u);
+  EXPECT_EQ(log.damaged[0].offset, a.size() + b.size());
+  EXPECT_EQ(log.damaged[0].length, 14u);
+  EXPECT_FALSE(log.damaged[0].followed);
+  EXPECT_STREQ(log.damaged[0].what, "no final newline");
   EXPECT_EQ(scan.records, 2u);
   EXPECT_EQ(scan.valid_end, a.size() + b.size());
   EXPECT_EQ(scan.size, a.size() + b.size() + 14);
@@ -93,10 +93,10 @@ TEST_F(ScannerTest, ReportsDamageFollowedByARecordAndFailsWithItsOffset) {
   ASSERT_EQ(scan.status().code(), Errc::corruption);
   EXPECT_NE(scan.status().message().find("f.jsonl:" + std::to_string(a.size()) + ": "), std::string::npos)
       << scan.status().message();
-  ASSERT_EQ(log.damage.size(), 1u);
-  EXPECT_TRUE(log.damage[0].followed);
-  EXPECT_EQ(log.damage[0].offset, a.size());
-  EXPECT_EQ(log.damage[0].length, b.size());
+  ASSERT_EQ(log.damaged.size(), 1u);
+  EXPECT_TRUE(log.damaged[0].followed);
+  EXPECT_EQ(log.damaged[0].offset, a.size());
+  EXPECT_EQ(log.damaged[0].length, b.size());
   EXPECT_EQ(log.records.size(), 1u);  // the record after the damage is not handed out
 }
 
