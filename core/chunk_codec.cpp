@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "core/crc32c.h"
+#include "core/line_format.h"
 #include "core/utf8.h"
 
 namespace runlog {
@@ -156,23 +156,7 @@ std::string interrupted_tool_result(std::string_view tool_call_id, std::string_v
 }
 
 std::size_t encode_stored_line(char* out, std::uint64_t seq, std::string_view fragment) noexcept {
-  char* p = out;
-  std::memcpy(p, R"({"seq":)", 7);
-  p += 7;
-  fmt::format_int digits(seq);
-  std::memcpy(p, digits.data(), digits.size());
-  p += digits.size();
-  *p++ = ',';
-  std::memcpy(p, fragment.data(), fragment.size());
-  p += fragment.size();
-  const std::uint32_t crc = crc32c(out, static_cast<std::size_t>(p - out));
-  std::memcpy(p, R"(,"crc":")", 8);
-  p += 8;
-  crc32c_hex(crc, p);
-  p += 8;
-  std::memcpy(p, "\"}\n", 3);
-  p += 3;
-  return static_cast<std::size_t>(p - out);
+  return format::frame_line(out, seq, fragment);
 }
 
 }  // namespace detail

@@ -188,6 +188,39 @@ std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t n) 
   return chosen_impl()(crc, data, n);
 }
 
+namespace {
+// Multiplication modulo the polynomial in GF(2), reflected.
+constexpr std::uint32_t mult_mod_p(std::uint32_t a, std::uint32_t b) noexcept {
+  std::uint32_t m = 1u << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = (b & 1) ? (b >> 1) ^ crc32c_detail::kPoly : b >> 1;
+  }
+  return p;
+}
+
+struct PowersOfX {
+  std::uint32_t x2n[32];  // x^(2^n) mod p
+  constexpr PowersOfX() : x2n() {
+    std::uint32_t p = 1u << 30;  // x^1
+    x2n[0] = p;
+    for (int n = 1; n < 32; ++n) x2n[n] = p = mult_mod_p(p, p);
+  }
+};
+constexpr PowersOfX kPowers;
+}  // namespace
+
+std::uint32_t crc32c_shift(std::uint32_t crc, std::uint64_t n) noexcept {
+  std::uint32_t p = 1u << 31;  // x^0
+  for (unsigned k = 3; n != 0; n >>= 1, ++k)
+    if (n & 1) p = mult_mod_p(kPowers.x2n[k & 31], p);
+  return mult_mod_p(p, crc);
+}
+
 bool crc32c_is_hardware() noexcept { return chosen_impl() == &crc32c_detail::extend_hardware; }
 
 }  // namespace runlog

@@ -16,6 +16,13 @@ namespace runlog {
 std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t n) noexcept;
 inline std::uint32_t crc32c(const void* data, std::size_t n) noexcept { return crc32c_extend(0, data, n); }
 
+/// The CRC of A, advanced over n more bytes, as zlib's crc32_combine uses it:
+/// crc32c_shift(crc32c(A), |B|) ^ crc32c(B) == crc32c(A || B). So the CRC of
+/// a suffix B follows from the CRC of the whole and of the prefix A, without
+/// reading A again (the scanner looks for a record hidden in a damaged line
+/// this way). O(log n) multiplications in GF(2).
+std::uint32_t crc32c_shift(std::uint32_t crc, std::uint64_t n) noexcept;
+
 /// Writes the 8 lowercase hex digits of `crc` to out[0..8). Inline: the
 /// readers format one per line in their hot loop.
 inline void crc32c_hex(std::uint32_t crc, char* out) noexcept {

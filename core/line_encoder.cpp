@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "core/base64.h"
-#include "core/crc32c.h"
+#include "core/line_format.h"
 #include "core/timefmt.h"
 #include "core/utf8.h"
 
@@ -17,22 +17,8 @@ inline char* put(char* out, std::string_view s) noexcept {
   return out + s.size();
 }
 
-inline char* put_seq_head(char* out, std::uint64_t seq) noexcept {
-  out = put(out, R"({"seq":)");
-  fmt::format_int digits(seq);
-  std::memcpy(out, digits.data(), digits.size());
-  return out + digits.size();
-}
-
-// Appends `,"crc":"xxxxxxxx"}\n` computed over line[0..end).
-inline std::size_t finish_line(char* line, char* end) noexcept {
-  std::uint32_t crc = crc32c(line, static_cast<std::size_t>(end - line));
-  end = put(end, R"(,"crc":")");
-  crc32c_hex(crc, end);
-  end += 8;
-  end = put(end, "\"}\n");
-  return static_cast<std::size_t>(end - line);
-}
+using format::finish_line;
+using format::put_seq_head;
 
 }  // namespace
 
@@ -43,8 +29,8 @@ std::size_t chunk_line_bound(std::size_t n) noexcept {
 std::size_t encode_chunk_line(char* out, std::uint64_t seq, Channel channel, std::int64_t created_ms,
                               const char* text, std::size_t n) noexcept {
   char* p = put_seq_head(out, seq);
-  p = put(p, channel == Channel::stdout_ ? R"(,"channel":"stdout","createdAt":")"
-                                         : R"(,"channel":"stderr","createdAt":")");
+  p = put(p, channel == Channel::stdout_ ? R"("channel":"stdout","createdAt":")"
+                                         : R"("channel":"stderr","createdAt":")");
   format_iso_ms(created_ms, p);
   p += kIsoLength;
   p = put(p, R"(","text":")");
@@ -61,7 +47,7 @@ std::size_t encode_chunk_line(char* out, std::uint64_t seq, Channel channel, std
 
 std::size_t encode_event_line(char* out, std::uint64_t seq, std::string_view fragment) noexcept {
   char* p = put_seq_head(out, seq);
-  p = put(p, R"(,"channel":"worker",)");
+  p = put(p, R"("channel":"worker",)");
   p = put(p, fragment);
   return finish_line(out, p);
 }

@@ -4,7 +4,7 @@
 // left half-made by a crash during creation is simply completed:
 //   1. folders and files opened, made when missing (nothing is ever deleted);
 //   2. meta.json read back (or, when missing, taken from the caller);
-//   3. the channels scanned (io/recovery.h) against the floor W (durable.seq,
+//   3. the channels scanned (io/scanner.h, io/recovery.h) against the floor W (durable.seq,
 //      state.json); corruption stops here, with nothing rewritten;
 //   4. meta.json written when it was missing; cuts made and fdatasync-ed;
 //      temp files left by interrupted atomic writes removed;
@@ -325,6 +325,27 @@ std::optional<std::uint64_t> parse_durable_seq(std::string_view content) {
     v = v * 10 + d;
   }
   return v;
+}
+
+Result<DurableMark> read_durable_mark(File& durable_seq) {
+  DurableMark m;
+  m.present = true;
+  bool locked = false;
+  if (durable_seq.locked_by_other().get(locked).ok()) m.live = locked;
+  char buf[64];
+  std::size_t got = 0;
+  RUNLOG_RETURN_IF_ERROR(durable_seq.pread(buf, sizeof buf, 0, &got));
+  m.text.assign(buf, got);
+  m.seq = got == 0 ? std::optional<std::uint64_t>(0) : parse_durable_seq(m.text);
+  return m;
+}
+
+Result<DurableMark> read_durable_mark(Dir& dir) {
+  std::unique_ptr<File> f;
+  Status st = dir.open_file(kDurableFile, OpenMode::read_only, 0).get(f);
+  if (st.code() == Errc::not_found) return DurableMark{};
+  RUNLOG_RETURN_IF_ERROR(st);
+  return read_durable_mark(*f);
 }
 
 Status create_checkpoint_dir(Dir& run_dir, std::uint64_t n, const LayoutOptions& opts) {

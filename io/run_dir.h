@@ -110,6 +110,22 @@ Status write_durable_seq(File& durable_seq, std::uint64_t seq);
 /// Parses durable.seq content; nullopt when malformed.
 std::optional<std::uint64_t> parse_durable_seq(std::string_view content);
 
+/// durable.seq of a stream folder as a reader sees it: the one place that
+/// reads it and asks for its writer's lock.
+struct DurableMark {
+  bool present = false;  ///< the file exists
+  bool live = false;     ///< a writer holds its lock (File::locked_by_other)
+  std::string text;      ///< its first bytes (at most 64)
+  /// Its value when well-formed; an empty file (made, never written) is 0.
+  std::optional<std::uint64_t> seq;
+};
+/// Reads an open durable.seq. Errors: io_error from pread. Any thread.
+Result<DurableMark> read_durable_mark(File& durable_seq);
+/// Opens durable.seq of `dir` read-only and reads it; present = false when
+/// there is none. Errors: the open's (refused for a link, ...), io_error.
+/// Any thread.
+Result<DurableMark> read_durable_mark(Dir& dir);
+
 /// A run left behind: no writer holds the lock on its durable.seq (`live` is
 /// false), yet its state.json still says prepared or running, so no writer
 /// will ever finish it (its runner was killed, or stopped before the end).

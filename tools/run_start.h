@@ -34,8 +34,7 @@ inline std::optional<std::string> existing_run_status(const std::string& runs_ro
   }
   if (!holds) return std::nullopt;
   bool live = false;
-  std::unique_ptr<io::File> ds;
-  if (rdir->open_file("durable.seq", io::OpenMode::read_only, 0).get(ds).ok()) (void)ds->locked_by_other().get(live);
+  if (io::DurableMark mark; io::read_durable_mark(*rdir).get(mark).ok()) live = mark.live;
   std::string text;
   RunStateSnapshot state;
   if (!io::read_file(*rdir, "state.json").get(text).ok() || !io::state_from_json(text).get(state).ok())

@@ -36,13 +36,9 @@ RunRow read_run(io::Dir& run, const std::string& task, const std::string& name,
   row.task = task;
   row.run = name;
   std::optional<std::uint64_t> durable;
-  std::unique_ptr<io::File> ds;
-  if (run.open_file("durable.seq", io::OpenMode::read_only, 0).get(ds).ok()) {
-    bool locked = false;
-    if (ds->locked_by_other().get(locked).ok()) row.live = locked;
-    char buf[32];
-    std::size_t got = 0;
-    if (ds->pread(buf, sizeof buf, 0, &got).ok()) durable = io::parse_durable_seq(std::string_view(buf, got));
+  if (io::DurableMark mark; io::read_durable_mark(run).get(mark).ok()) {
+    row.live = mark.live;
+    durable = mark.seq;
   }
   std::optional<RunStateSnapshot> state;
   std::string text;
@@ -75,13 +71,9 @@ ConversationRow read_conversation_row(io::Dir& dir, const std::string& id, std::
   ConversationRow row;
   row.id = id;
   std::optional<std::uint64_t> durable;
-  std::unique_ptr<io::File> ds;
-  if (dir.open_file("durable.seq", io::OpenMode::read_only, 0).get(ds).ok()) {
-    bool locked = false;
-    if (ds->locked_by_other().get(locked).ok()) row.live = locked;
-    char buf[32];
-    std::size_t got = 0;
-    if (ds->pread(buf, sizeof buf, 0, &got).ok()) durable = io::parse_durable_seq(std::string_view(buf, got));
+  if (io::DurableMark mark; io::read_durable_mark(dir).get(mark).ok()) {
+    row.live = mark.live;
+    durable = mark.seq;
   }
   std::unique_ptr<io::File> f;
   std::uint64_t size = 0;

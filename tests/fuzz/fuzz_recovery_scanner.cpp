@@ -1,4 +1,4 @@
-// tests/fuzz/fuzz_recovery_scanner.cpp — the recovery scanner (io/recovery.h)
+// tests/fuzz/fuzz_recovery_scanner.cpp — the recovery scanner (io/scanner.h, io/recovery.h)
 // over one to three arbitrary channel files, at a chunk size the input picks.
 // Properties: the same plan at every chunk size; every cut keeps a prefix
 // that ends a line (or is empty); what is kept, rescanned, is clean and gives
