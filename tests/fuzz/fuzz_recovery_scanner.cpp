@@ -2,14 +2,18 @@
 // over one to three arbitrary channel files, at a chunk size the input picks.
 // Properties: the same plan at every chunk size; every cut keeps a prefix
 // that ends a line (or is empty); what is kept, rescanned, is clean and gives
-// the same last seq (recovery twice = recovery once); check_line agrees with
-// the scanner about every kept line.
+// the same last seq (recovery twice = recovery once); check_record_line (the
+// verdict every entry point gives on one line: runlog's own, or a line of
+// another implementation) agrees with the scanner about every kept line.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "fuzz_support.h"
+#include <simdjson.h>
+
 #include "io/recovery.h"
+#include "io/scanner.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace runlog;
@@ -30,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (p.last_seq != small.value().last_seq) fuzz::Fail("last_seq depends on the chunk size");
   std::vector<std::string> kept;
   std::uint64_t records = 0;
+  static simdjson::dom::parser parser;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const io::ChannelCut& c = p.channels[i];
     if (c.keep != small.value().channels[i].keep) fuzz::Fail("a cut depends on the chunk size");
@@ -40,8 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t pos = 0;
     while (pos < kept.back().size()) {
       const std::size_t nl = kept.back().find('\n', pos);
-      if (!io::check_line(std::string_view(kept.back()).substr(pos, nl + 1 - pos)).valid)
-        fuzz::Fail("a kept line that check_line refuses");
+      if (!io::check_record_line(std::string_view(kept.back()).substr(pos, nl + 1 - pos), parser).valid)
+        fuzz::Fail("a kept line that check_record_line refuses");
       pos = nl + 1;
     }
   }
