@@ -30,6 +30,7 @@ constexpr std::size_t kMaxLine = 0xFFFFFFF0u;      // offsets in the record inde
 constexpr const char* kMetaFile = "meta.json";
 constexpr const char* kStateFile = "state.json";
 constexpr const char* kDurableFile = "durable.seq";
+constexpr const char* kChunksFile = "chunks.jsonl";
 
 // `,"crc":"` + 8 hex + `"}`: the end of an own line (without its '\n').
 constexpr std::size_t kCrcTail = kCrcSuffixBytes - 1;
@@ -206,7 +207,7 @@ struct Span {
   std::uint32_t len = 0;
 };
 
-enum : std::uint8_t { kOwnStream = 0, kSpans = 1 };
+enum : std::uint8_t { kOwnStream = 0, kSpans = 1, kChunk = 2 };
 enum : std::uint8_t { kCanonical = 1, kHasBytes = 2, kNoNewline = 4 };
 
 // One record of a channel buffer, as the merge sees it (24 bytes).
@@ -214,10 +215,11 @@ struct Rec {
   std::uint64_t seq;
   std::uint32_t off;  // line start in the buffer
   std::uint32_t len;  // line length, '\n' excluded
-  std::uint32_t aux;  // kOwnStream: start of the text token (from the line's start); kSpans: index in side / kFieldCount
+  std::uint32_t aux;  // kOwnStream: start of the text token (from the line's start); kSpans: index in side / kFieldCount;
+                      // kChunk: start of the chunk object (from the line's start)
   std::uint8_t kind;
   std::uint8_t channel;
-  std::uint8_t digits;  // kOwnStream: digits of seq
+  std::uint8_t digits;  // kOwnStream, kChunk: digits of seq
   std::uint8_t flags;
 };
 
@@ -386,6 +388,42 @@ Bad decode_line(Doc& doc, const char* p, std::size_t n, int fixed, bool check_cr
   return {};
 }
 
+// Decodes one line p[0..n) (no '\n') of a conversation's chunks.jsonl: a
+// StoredChunk of runlog's own, `{"seq":N,"role":"…","chunk":{…},"crc":"…"}`,
+// taken apart by position (its key order is fixed). Anything else is not a
+// record of this file. `crc_deferred` as for decode_line().
+Bad decode_chunk_line(const char* p, std::size_t n, bool check_crc, Rec* r, bool* crc_deferred = nullptr) {
+  if (!(n >= 7 + kCrcTail && p[n - 1] == '}' && p[n - 2] == '"' && eq_lit(p + n - kCrcTail, ",\"crc\":\"")))
+    return {"is not a StoredChunk line of runlog's (no crc)"};
+  if (check_crc && crc_deferred) {
+    *crc_deferred = true;
+  } else if (check_crc) {
+    char hex[8];
+    crc32c_hex(crc32c(p, n - kCrcTail), hex);
+    if (std::memcmp(hex, p + n - 10, 8) != 0) return {kBadCrc};
+  }
+  const std::size_t crc_pos = n - kCrcTail;
+  std::uint64_t seq = 0;
+  int d = 0;
+  if (!eq_lit(p, "{\"seq\":") || !parse_seq_digits(p + 7, crc_pos - 7, &seq, &d))
+    return {"is not a whole number >= 1", F(Field::seq)};
+  const std::size_t q = 7 + static_cast<std::size_t>(d);
+  if (q + 9 >= crc_pos || !eq_lit(p + q, ",\"role\":\"")) return {"is not a StoredChunk line (no role)"};
+  const std::size_t role = q + 9;
+  const char* quote = static_cast<const char*>(std::memchr(p + role, '"', crc_pos - role));
+  if (quote == nullptr) return {"is not a StoredChunk line (no role)"};
+  const std::size_t chunk = static_cast<std::size_t>(quote - p) + 10;  // after `","chunk":`
+  if (chunk + 2 > crc_pos || !eq_lit(quote, "\",\"chunk\":") || p[chunk] != '{' || p[crc_pos - 1] != '}')
+    return {"is not a StoredChunk line (no chunk object)"};
+  r->seq = seq;
+  r->kind = kChunk;
+  r->channel = 0;
+  r->digits = static_cast<std::uint8_t>(d);
+  r->flags = kCanonical;
+  r->aux = static_cast<std::uint32_t>(chunk);
+  return {};
+}
+
 // A valid record by the one rule of io/recovery.h (runlog's own line, or a
 // line of another implementation), for the torn-tail test.
 bool line_is_record(std::string_view line_nl, simdjson::dom::parser& parser) {
@@ -437,6 +475,7 @@ struct Cursor {
   std::string path;  // for messages
   std::unique_ptr<File> file;
   int fixed = -1;  // the channel the file name says, or -1
+  bool chunks = false;  // a conversation's chunks.jsonl: StoredChunk lines (decode_chunk_line)
 
   std::unique_ptr<char[]> buf;
   std::size_t cap = 0;     // bytes usable (kPad more are allocated)
@@ -792,7 +831,8 @@ struct LogReader::Impl {
       auto err = parser.iterate(b + p, n, c.cap + kPad - p).get(doc);
       if (err) return bad_line(c, p, fmt::format("not JSON ({})", simdjson::error_message(err)));
       Rec& r = new_record(c);
-      Bad bad = decode_line(doc, b + p, n, c.fixed, opt.check_crc, &r, spans);
+      Bad bad = c.chunks ? decode_chunk_line(b + p, n, opt.check_crc, &r)
+                         : decode_line(doc, b + p, n, c.fixed, opt.check_crc, &r, spans);
       if (!bad && r.kind == kSpans && !at_doc_end(doc)) bad = Bad{"has more after its JSON object"};
       if (bad) {
         c.recs.pop_back();
@@ -903,7 +943,8 @@ struct LogReader::Impl {
             const std::size_t n = static_cast<std::size_t>(nl - (b + p));
             Rec& r = new_record(c);
             bool deferred = false;
-            bad = decode_line(dref, b + p, n, c.fixed, opt.check_crc, &r, spans, &deferred);
+            bad = c.chunks ? decode_chunk_line(b + p, n, opt.check_crc, &r, &deferred)
+                           : decode_line(dref, b + p, n, c.fixed, opt.check_crc, &r, spans, &deferred);
             if (bad) {
               c.recs.pop_back();
               if (deferred) {  // damage in an own line: its crc says it best
@@ -964,7 +1005,7 @@ struct LogReader::Impl {
     const char* b = c.buf.get();
     const std::size_t n = c.len - p;
     const bool own_looking = n >= kCrcTail && std::memcmp(b + c.len - kCrcTail, ",\"crc\":\"", 8) == 0;
-    if (!own_looking) {
+    if (!own_looking && !c.chunks) {  // (a StoredChunk line is always runlog's own: it ends with '\n')
       Span spans[kFieldCount];
       od::document doc;
       Rec& r = new_record(c);
@@ -1170,6 +1211,7 @@ struct LogReader::Impl {
   // ----- the merge
 
   bool passes(const Cursor& c, const Rec& r) const {
+    if (r.kind == kChunk) return r.seq > filter.after;  // a conversation: --after and --limit only
     if (!(filter.channels & (1u << r.channel))) return false;
     if (r.seq <= filter.after) return false;
     const char* line = c.buf.get() + r.off;
@@ -1211,6 +1253,20 @@ struct LogReader::Impl {
     e.line_ = std::string_view(p, n);
     e.newline_ = (r.flags & kNoNewline) == 0;
     e.path_ = &c.path;
+    e.chunk_kind_ = false;
+    if (r.kind == kChunk) {
+      const std::size_t d = r.digits;
+      e.raw_[F(Field::seq)] = std::string_view(p + 7, d);
+      e.raw_[F(Field::crc)] = std::string_view(p + n - 10 - 1, 10);
+      e.present_ = 1u << F(Field::seq) | 1u << F(Field::crc);
+      e.own_ = true;
+      e.lazy_ = false;
+      e.body_ = {};
+      e.chunk_kind_ = true;
+      e.role_ = std::string_view(p + 7 + d + 9, r.aux - 10 - (7 + d + 9));
+      e.chunk_ = std::string_view(p + r.aux, n - kCrcTail - r.aux);
+      return;
+    }
     if (r.kind == kOwnStream) {
       const std::size_t d = r.digits;
       const std::size_t created = 7 + d + 33;
@@ -1367,7 +1423,9 @@ struct LogReader::Impl {
     emitted = 0;
     last_served = 0;
     expected = f.after + 1;
-    gap_rule = src.kind == SourceKind::run;
+    // Runs and conversations are numbered 1..N by their writer: the gap rule
+    // and the floor hold (a single file may be any slice of a stream).
+    gap_rule = src.kind != SourceKind::file;
 
     Result<std::unique_ptr<Dir>> d = fs->open_root(src.dir, false, 0);
     if (!d.ok()) return d.status();
@@ -1377,14 +1435,21 @@ struct LogReader::Impl {
     RUNLOG_RETURN_IF_ERROR(load_meta());
     RUNLOG_RETURN_IF_ERROR(load_state());
     open_floor = std::max(ctx.has_durable_file ? ctx.durable_seq : 0, state_floor);
+    if (src.kind == SourceKind::conversation) {
+      // Recovery's floor W, read as recovery reads it (io/recovery.h).
+      RUNLOG_RETURN_IF_ERROR(read_floor(*dir, durable.get()).get(open_floor));
+    }
 
     const std::size_t ncur = src.kind == SourceKind::run ? kRunChannels : 1;
     cur.resize(ncur);
     for (std::size_t i = 0; i < ncur; ++i) {
       Cursor& c = cur[i];
       c.file.reset();
-      c.name = src.kind == SourceKind::run ? std::string(channel_file_name(static_cast<Channel>(i))) : src.file;
-      c.fixed = channel_of_file(c.name);
+      c.name = src.kind == SourceKind::run            ? std::string(channel_file_name(static_cast<Channel>(i)))
+               : src.kind == SourceKind::conversation ? std::string(kChunksFile)
+                                                      : src.file;
+      c.chunks = src.kind == SourceKind::conversation;
+      c.fixed = c.chunks ? -1 : channel_of_file(c.name);
       c.path = src.dir.empty() || src.dir.back() == '/' ? src.dir + c.name : src.dir + "/" + c.name;
       c.consumed = 0;
       c.consumed_seq = 0;
@@ -1432,7 +1497,7 @@ std::uint64_t LogReader::last_seq() const noexcept { return impl_->last_served; 
 namespace {
 
 // Whether a folder holds a run. A conversation folder (chunks.jsonl) is not
-// one (io/conversation_reader.h reads it); a folder that holds both a
+// one (it is a SourceKind::conversation); a folder that holds both a
 // conversation and a run's own files is an error, never a hidden run.
 Result<bool> is_run_dir(Dir& d) {
   bool conversation = false;
@@ -1479,6 +1544,27 @@ Status for_each_sub_dir(Dir& d, Fn&& fn) {
 
 }  // namespace
 
+Source conversation_source(std::string dir) {
+  Source s;
+  s.kind = SourceKind::conversation;
+  s.dir = std::move(dir);
+  s.file = kChunksFile;
+  return s;
+}
+
+bool is_conversation_dir(const std::string& path, Fs* fs) {
+  std::shared_ptr<Fs> owned;
+  if (fs == nullptr) fs = (owned = posix_fs()).get();
+  auto dir = fs->open_root(path, false, 0);
+  if (!dir.ok()) return false;
+  auto has = dir.value()->exists(kChunksFile);
+  if (!has.ok() || !has.value()) return false;
+  // A folder that holds a run's files too is no conversation: find_sources()
+  // names it as an error instead of hiding the run.
+  auto run = is_run_dir(*dir.value());
+  return run.ok() && !run.value();
+}
+
 Result<std::vector<Source>> find_sources(const std::string& path, Fs* fs) {
   std::shared_ptr<Fs> owned;
   if (!fs) {
@@ -1511,6 +1597,12 @@ Result<std::vector<Source>> find_sources(const std::string& path, Fs* fs) {
   RUNLOG_RETURN_IF_ERROR(is_run_dir(d).get(run));
   if (run) {
     out.push_back(run_source(path));
+    return out;
+  }
+  bool conversation = false;
+  RUNLOG_RETURN_IF_ERROR(d.exists(kChunksFile).get(conversation));
+  if (conversation) {  // (is_run_dir() said it holds none of a run's files)
+    out.push_back(conversation_source(path));
     return out;
   }
   // A task folder (runs below it), or a runs root (tasks, then runs).
