@@ -15,17 +15,19 @@
 
 #include "core/crc32c.h"
 #include "core/utf8.h"
+#include "io/reader_after.h"
 #include "io/recovery.h"
 #include "io/run_dir.h"
 
 namespace runlog::io {
 namespace {
 
+using reader_detail::parse_seq_digits;
+using reader_detail::seek_after;
+
 namespace od = simdjson::ondemand;
 
 constexpr std::size_t kPad = simdjson::SIMDJSON_PADDING;
-constexpr std::size_t kProbeBytes = 4096;          // bisection window
-constexpr std::uint64_t kLinearBytes = 64 << 10;   // bisection ends with one read of this much
 constexpr std::size_t kMaxLine = 0xFFFFFFF0u;      // offsets in the record index are 32-bit
 constexpr const char* kMetaFile = "meta.json";
 constexpr const char* kStateFile = "state.json";
@@ -112,25 +114,6 @@ int channel_of_file(std::string_view name) {
   return -1;
 }
 
-// Parses 1..20 decimal digits at p[0..] (no leading zero, value >= 1); *digits
-// is their count. false when there are none or the value overflows.
-bool parse_seq_digits(const char* p, std::size_t avail, std::uint64_t* seq, int* digits) {
-  const std::size_t most = avail < 21 ? avail : 21;
-  std::size_t d = 0;
-  while (d < most && static_cast<unsigned>(p[d] - '0') < 10u) ++d;
-  if (d == 0 || d > 20 || p[0] == '0') return false;
-  std::uint64_t v = 0;
-  const std::size_t safe = d < 19 ? d : 19;  // 19 digits never overflow
-  for (std::size_t i = 0; i < safe; ++i) v = v * 10 + static_cast<unsigned>(p[i] - '0');
-  for (std::size_t i = safe; i < d; ++i) {
-    const unsigned dig = static_cast<unsigned>(p[i] - '0');
-    if (v > (UINT64_MAX - dig) / 10) return false;
-    v = v * 10 + dig;
-  }
-  *seq = v;
-  *digits = static_cast<int>(d);
-  return true;
-}
 
 struct ByteTables {
   bool b64[256];  // the base64 alphabet and '='
@@ -1063,145 +1046,7 @@ struct LogReader::Impl {
     }
   }
 
-  // ----- bisection
-
-  // Reads up to n bytes at off into probe; returns what was read.
-  Status read_probe(Cursor& c, std::uint64_t off, std::size_t n, std::string_view* out) {
-    probe.resize(n + kPad);
-    std::size_t got = 0;
-    RUNLOG_RETURN_IF_ERROR(c.file->pread(probe.data(), n, off, &got));
-    *out = std::string_view(probe.data(), got);
-    return Status::OK();
-  }
-
-  // The first line start >= off (size when none).
-  Status line_start_at_or_after(Cursor& c, std::uint64_t off, std::uint64_t size, std::uint64_t* out) {
-    if (off == 0) {
-      *out = 0;
-      return Status::OK();
-    }
-    std::uint64_t at = off - 1;
-    while (at < size) {
-      std::string_view w;
-      RUNLOG_RETURN_IF_ERROR(read_probe(c, at, kProbeBytes, &w));
-      if (w.empty()) break;
-      std::size_t k = w.find('\n');
-      if (k != std::string_view::npos) {
-        *out = at + k + 1;
-        return Status::OK();
-      }
-      at += w.size();
-    }
-    *out = size;
-    return Status::OK();
-  }
-
-  // The last line start in [lo, off] (lo is a line start).
-  Status line_start_at_or_before(Cursor& c, std::uint64_t lo, std::uint64_t off, std::uint64_t* out) {
-    std::uint64_t end = off;  // look at bytes [lo, end) for the last '\n' before off
-    while (end > lo) {
-      std::uint64_t from = end > lo + kProbeBytes ? end - kProbeBytes : lo;
-      std::string_view w;
-      RUNLOG_RETURN_IF_ERROR(read_probe(c, from, static_cast<std::size_t>(end - from), &w));
-      std::size_t k = w.rfind('\n');
-      if (k != std::string_view::npos) {
-        *out = from + k + 1;
-        return Status::OK();
-      }
-      end = from;
-    }
-    *out = lo;
-    return Status::OK();
-  }
-
-  // The seq of the line at `off`; *ok = false when it cannot be read.
-  Status seq_at(Cursor& c, std::uint64_t off, std::uint64_t size, std::uint64_t* seq, bool* ok) {
-    *ok = false;
-    std::string_view w;
-    RUNLOG_RETURN_IF_ERROR(read_probe(c, off, kProbeBytes, &w));
-    int d = 0;
-    if (w.size() > 7 && w.substr(0, 7) == "{\"seq\":" && parse_seq_digits(w.data() + 7, w.size() - 7, seq, &d) &&
-        static_cast<std::size_t>(7 + d) < w.size() && (w[7 + d] == ',' || w[7 + d] == '}')) {
-      *ok = true;
-      return Status::OK();
-    }
-    // A foreign line: its keys may come in any order. Read it whole and parse it.
-    std::string line;
-    std::uint64_t at = off;
-    for (;;) {
-      std::size_t k = w.find('\n');
-      line.append(w.data(), k == std::string_view::npos ? w.size() : k);
-      if (k != std::string_view::npos || w.empty()) break;
-      at += w.size();
-      if (at >= size) break;
-      RUNLOG_RETURN_IF_ERROR(read_probe(c, at, 1 << 20, &w));
-    }
-    simdjson::dom::element el;
-    if (!aux_parser.parse(line.data(), line.size(), true).get(el) && !el["seq"].get_uint64().get(*seq)) *ok = true;
-    return Status::OK();
-  }
-
-  // The offset of the first line whose seq is > n (the file's size when
-  // none): bisection over byte offsets; seqs increase within a file. Ends with
-  // one read of at most kLinearBytes; never scans the file. When a probed
-  // line cannot be read, answers the last offset known to be safe (the reader
-  // then skips seqs <= n as it goes).
-  Status seek_after(Cursor& c, std::uint64_t n, std::uint64_t* out) {
-    std::uint64_t size = 0;
-    RUNLOG_RETURN_IF_ERROR(c.file->size().get(size));
-    std::uint64_t lo = 0, hi = size;  // the answer lies in [lo, hi]; lo is a line start
-    bool ok = false;
-    std::uint64_t seq = 0;
-    while (hi - lo > kLinearBytes) {
-      const std::uint64_t mid = lo + (hi - lo) / 2;
-      std::uint64_t s = 0;
-      RUNLOG_RETURN_IF_ERROR(line_start_at_or_after(c, mid, size, &s));
-      if (s >= hi) {
-        RUNLOG_RETURN_IF_ERROR(line_start_at_or_before(c, lo, mid, &s));
-        if (s == lo) {  // lo is the only line starting in [lo, hi)
-          RUNLOG_RETURN_IF_ERROR(seq_at(c, lo, size, &seq, &ok));
-          *out = ok && seq <= n ? hi : lo;
-          return Status::OK();
-        }
-      }
-      RUNLOG_RETURN_IF_ERROR(seq_at(c, s, size, &seq, &ok));
-      if (!ok) {
-        *out = lo;
-        return Status::OK();
-      }
-      if (seq > n) hi = s;
-      else lo = s;
-    }
-    // Linear: the line starts in [lo, hi), from one read.
-    std::string_view w;
-    RUNLOG_RETURN_IF_ERROR(read_probe(c, lo, static_cast<std::size_t>(hi - lo), &w));
-    std::string window(w);
-    std::size_t p = 0;
-    while (lo + p < hi) {
-      int d = 0;
-      const std::size_t avail = window.size() - p;
-      if (avail > 8 && window.compare(p, 7, "{\"seq\":") == 0 &&
-          parse_seq_digits(window.data() + p + 7, avail - 7, &seq, &d) && static_cast<std::size_t>(7 + d) < avail &&
-          (window[p + 7 + d] == ',' || window[p + 7 + d] == '}')) {
-        ok = true;
-      } else {
-        RUNLOG_RETURN_IF_ERROR(seq_at(c, lo + p, size, &seq, &ok));
-      }
-      if (!ok) {
-        *out = lo + p;
-        return Status::OK();
-      }
-      if (seq > n) {
-        *out = lo + p;
-        return Status::OK();
-      }
-      std::size_t k = window.find('\n', p);
-      if (k == std::string::npos) break;
-      p = k + 1;
-    }
-    *out = hi;
-    return Status::OK();
-  }
+  // ----- bisection: io/reader_after.cpp
 
   // ----- the merge
 
@@ -1449,7 +1294,7 @@ struct LogReader::Impl {
       c.consumed = 0;
       c.consumed_seq = 0;
       RUNLOG_RETURN_IF_ERROR(open_cursor(c));
-      if (c.file && f.after > 0) RUNLOG_RETURN_IF_ERROR(seek_after(c, f.after, &c.consumed));
+      if (c.file && f.after > 0) RUNLOG_RETURN_IF_ERROR(seek_after(*c.file, f.after, aux_parser, probe, &c.consumed));
       reset_cursor(c);
     }
     opened = true;
