@@ -596,6 +596,14 @@ def write_report(results_path, machine, out, img_dir, context, r, order, node_js
     if other:
         lines.append("Every reading benchmark of `bench/replay_bench.cpp`:\n")
         lines += generic_table(r, other)
+    conv = [n for n in order if n.startswith("conv/after_first")]
+    if conv:
+        n = conv[0]
+        lines.append("\n### Conversations: the first chunk after `--after N`\n")
+        lines.append(f"One conversation of {r.med(n, 'file_mb') or 0:.0f} MB ({fmt_num(r.med(n, 'chunks'))} chunks, "
+                     "`RUNLOG_BENCH_CONV_MB`, 1024 in the full suite) written by the engine; open + the first chunk "
+                     f"after N = 9/10 of them (`bench/conversation_bench.cpp`): **{r.med(n, 'after_first_ms') or 0:.2f} ms** "
+                     "(target ≤ 5 ms, as for runs: found by bisection, not by a scan).\n")
     lines.append("")
     serve = [n for n in order if n.startswith("serve/")]
     if serve:

@@ -63,6 +63,8 @@ else
   export RUNLOG_BENCH_EXEC_SEQ=${RUNLOG_BENCH_EXEC_SEQ:-20000000}
   # Reading: a 1 GB run (TARGETS.md), 3 interleaved rounds per figure.
   export RUNLOG_BENCH_REPLAY_MB=${RUNLOG_BENCH_REPLAY_MB:-1024} RUNLOG_BENCH_REPS=${RUNLOG_BENCH_REPS:-3}
+  # A 1 GB conversation for conv/after_first.
+  export RUNLOG_BENCH_CONV_MB=${RUNLOG_BENCH_CONV_MB:-1024}
   out=$build/bench-full.json
   flags=(--benchmark_repetitions="${RUNLOG_BENCH_REPETITIONS:-3}" --benchmark_enable_random_interleaving=true)
 fi

@@ -15,21 +15,24 @@
 
 #include "core/crc32c.h"
 #include "core/utf8.h"
+#include "io/reader_after.h"
 #include "io/recovery.h"
 #include "io/run_dir.h"
 
 namespace runlog::io {
 namespace {
 
+using reader_detail::parse_seq_digits;
+using reader_detail::seek_after;
+
 namespace od = simdjson::ondemand;
 
 constexpr std::size_t kPad = simdjson::SIMDJSON_PADDING;
-constexpr std::size_t kProbeBytes = 4096;          // bisection window
-constexpr std::uint64_t kLinearBytes = 64 << 10;   // bisection ends with one read of this much
 constexpr std::size_t kMaxLine = 0xFFFFFFF0u;      // offsets in the record index are 32-bit
 constexpr const char* kMetaFile = "meta.json";
 constexpr const char* kStateFile = "state.json";
 constexpr const char* kDurableFile = "durable.seq";
+constexpr const char* kChunksFile = "chunks.jsonl";
 
 // `,"crc":"` + 8 hex + `"}`: the end of an own line (without its '\n').
 constexpr std::size_t kCrcTail = kCrcSuffixBytes - 1;
@@ -111,25 +114,6 @@ int channel_of_file(std::string_view name) {
   return -1;
 }
 
-// Parses 1..20 decimal digits at p[0..] (no leading zero, value >= 1); *digits
-// is their count. false when there are none or the value overflows.
-bool parse_seq_digits(const char* p, std::size_t avail, std::uint64_t* seq, int* digits) {
-  const std::size_t most = avail < 21 ? avail : 21;
-  std::size_t d = 0;
-  while (d < most && static_cast<unsigned>(p[d] - '0') < 10u) ++d;
-  if (d == 0 || d > 20 || p[0] == '0') return false;
-  std::uint64_t v = 0;
-  const std::size_t safe = d < 19 ? d : 19;  // 19 digits never overflow
-  for (std::size_t i = 0; i < safe; ++i) v = v * 10 + static_cast<unsigned>(p[i] - '0');
-  for (std::size_t i = safe; i < d; ++i) {
-    const unsigned dig = static_cast<unsigned>(p[i] - '0');
-    if (v > (UINT64_MAX - dig) / 10) return false;
-    v = v * 10 + dig;
-  }
-  *seq = v;
-  *digits = static_cast<int>(d);
-  return true;
-}
 
 struct ByteTables {
   bool b64[256];  // the base64 alphabet and '='
@@ -206,7 +190,7 @@ struct Span {
   std::uint32_t len = 0;
 };
 
-enum : std::uint8_t { kOwnStream = 0, kSpans = 1 };
+enum : std::uint8_t { kOwnStream = 0, kSpans = 1, kChunk = 2 };
 enum : std::uint8_t { kCanonical = 1, kHasBytes = 2, kNoNewline = 4 };
 
 // One record of a channel buffer, as the merge sees it (24 bytes).
@@ -214,10 +198,11 @@ struct Rec {
   std::uint64_t seq;
   std::uint32_t off;  // line start in the buffer
   std::uint32_t len;  // line length, '\n' excluded
-  std::uint32_t aux;  // kOwnStream: start of the text token (from the line's start); kSpans: index in side / kFieldCount
+  std::uint32_t aux;  // kOwnStream: start of the text token (from the line's start); kSpans: index in side / kFieldCount;
+                      // kChunk: start of the chunk object (from the line's start)
   std::uint8_t kind;
   std::uint8_t channel;
-  std::uint8_t digits;  // kOwnStream: digits of seq
+  std::uint8_t digits;  // kOwnStream, kChunk: digits of seq
   std::uint8_t flags;
 };
 
@@ -386,6 +371,42 @@ Bad decode_line(Doc& doc, const char* p, std::size_t n, int fixed, bool check_cr
   return {};
 }
 
+// Decodes one line p[0..n) (no '\n') of a conversation's chunks.jsonl: a
+// StoredChunk of runlog's own, `{"seq":N,"role":"…","chunk":{…},"crc":"…"}`,
+// taken apart by position (its key order is fixed). Anything else is not a
+// record of this file. `crc_deferred` as for decode_line().
+Bad decode_chunk_line(const char* p, std::size_t n, bool check_crc, Rec* r, bool* crc_deferred = nullptr) {
+  if (!(n >= 7 + kCrcTail && p[n - 1] == '}' && p[n - 2] == '"' && eq_lit(p + n - kCrcTail, ",\"crc\":\"")))
+    return {"is not a StoredChunk line of runlog's (no crc)"};
+  if (check_crc && crc_deferred) {
+    *crc_deferred = true;
+  } else if (check_crc) {
+    char hex[8];
+    crc32c_hex(crc32c(p, n - kCrcTail), hex);
+    if (std::memcmp(hex, p + n - 10, 8) != 0) return {kBadCrc};
+  }
+  const std::size_t crc_pos = n - kCrcTail;
+  std::uint64_t seq = 0;
+  int d = 0;
+  if (!eq_lit(p, "{\"seq\":") || !parse_seq_digits(p + 7, crc_pos - 7, &seq, &d))
+    return {"is not a whole number >= 1", F(Field::seq)};
+  const std::size_t q = 7 + static_cast<std::size_t>(d);
+  if (q + 9 >= crc_pos || !eq_lit(p + q, ",\"role\":\"")) return {"is not a StoredChunk line (no role)"};
+  const std::size_t role = q + 9;
+  const char* quote = static_cast<const char*>(std::memchr(p + role, '"', crc_pos - role));
+  if (quote == nullptr) return {"is not a StoredChunk line (no role)"};
+  const std::size_t chunk = static_cast<std::size_t>(quote - p) + 10;  // after `","chunk":`
+  if (chunk + 2 > crc_pos || !eq_lit(quote, "\",\"chunk\":") || p[chunk] != '{' || p[crc_pos - 1] != '}')
+    return {"is not a StoredChunk line (no chunk object)"};
+  r->seq = seq;
+  r->kind = kChunk;
+  r->channel = 0;
+  r->digits = static_cast<std::uint8_t>(d);
+  r->flags = kCanonical;
+  r->aux = static_cast<std::uint32_t>(chunk);
+  return {};
+}
+
 // A valid record by the one rule of io/recovery.h (runlog's own line, or a
 // line of another implementation), for the torn-tail test.
 bool line_is_record(std::string_view line_nl, simdjson::dom::parser& parser) {
@@ -398,11 +419,6 @@ bool at_doc_end(od::document& doc) { return doc.current_location().error() == si
 }  // namespace
 
 std::string_view field_name(Field f) noexcept { return kFieldNames[F(f)]; }
-
-std::string Source::path() const {
-  if (kind == SourceKind::file) return dir.empty() || dir.back() == '/' ? dir + file : dir + "/" + file;
-  return dir;
-}
 
 void Entry::resolve() const noexcept {
   lazy_ = false;
@@ -437,6 +453,7 @@ struct Cursor {
   std::string path;  // for messages
   std::unique_ptr<File> file;
   int fixed = -1;  // the channel the file name says, or -1
+  bool chunks = false;  // a conversation's chunks.jsonl: StoredChunk lines (decode_chunk_line)
 
   std::unique_ptr<char[]> buf;
   std::size_t cap = 0;     // bytes usable (kPad more are allocated)
@@ -792,7 +809,8 @@ struct LogReader::Impl {
       auto err = parser.iterate(b + p, n, c.cap + kPad - p).get(doc);
       if (err) return bad_line(c, p, fmt::format("not JSON ({})", simdjson::error_message(err)));
       Rec& r = new_record(c);
-      Bad bad = decode_line(doc, b + p, n, c.fixed, opt.check_crc, &r, spans);
+      Bad bad = c.chunks ? decode_chunk_line(b + p, n, opt.check_crc, &r)
+                         : decode_line(doc, b + p, n, c.fixed, opt.check_crc, &r, spans);
       if (!bad && r.kind == kSpans && !at_doc_end(doc)) bad = Bad{"has more after its JSON object"};
       if (bad) {
         c.recs.pop_back();
@@ -903,7 +921,8 @@ struct LogReader::Impl {
             const std::size_t n = static_cast<std::size_t>(nl - (b + p));
             Rec& r = new_record(c);
             bool deferred = false;
-            bad = decode_line(dref, b + p, n, c.fixed, opt.check_crc, &r, spans, &deferred);
+            bad = c.chunks ? decode_chunk_line(b + p, n, opt.check_crc, &r, &deferred)
+                           : decode_line(dref, b + p, n, c.fixed, opt.check_crc, &r, spans, &deferred);
             if (bad) {
               c.recs.pop_back();
               if (deferred) {  // damage in an own line: its crc says it best
@@ -964,7 +983,7 @@ struct LogReader::Impl {
     const char* b = c.buf.get();
     const std::size_t n = c.len - p;
     const bool own_looking = n >= kCrcTail && std::memcmp(b + c.len - kCrcTail, ",\"crc\":\"", 8) == 0;
-    if (!own_looking) {
+    if (!own_looking && !c.chunks) {  // (a StoredChunk line is always runlog's own: it ends with '\n')
       Span spans[kFieldCount];
       od::document doc;
       Rec& r = new_record(c);
@@ -1027,149 +1046,12 @@ struct LogReader::Impl {
     }
   }
 
-  // ----- bisection
-
-  // Reads up to n bytes at off into probe; returns what was read.
-  Status read_probe(Cursor& c, std::uint64_t off, std::size_t n, std::string_view* out) {
-    probe.resize(n + kPad);
-    std::size_t got = 0;
-    RUNLOG_RETURN_IF_ERROR(c.file->pread(probe.data(), n, off, &got));
-    *out = std::string_view(probe.data(), got);
-    return Status::OK();
-  }
-
-  // The first line start >= off (size when none).
-  Status line_start_at_or_after(Cursor& c, std::uint64_t off, std::uint64_t size, std::uint64_t* out) {
-    if (off == 0) {
-      *out = 0;
-      return Status::OK();
-    }
-    std::uint64_t at = off - 1;
-    while (at < size) {
-      std::string_view w;
-      RUNLOG_RETURN_IF_ERROR(read_probe(c, at, kProbeBytes, &w));
-      if (w.empty()) break;
-      std::size_t k = w.find('\n');
-      if (k != std::string_view::npos) {
-        *out = at + k + 1;
-        return Status::OK();
-      }
-      at += w.size();
-    }
-    *out = size;
-    return Status::OK();
-  }
-
-  // The last line start in [lo, off] (lo is a line start).
-  Status line_start_at_or_before(Cursor& c, std::uint64_t lo, std::uint64_t off, std::uint64_t* out) {
-    std::uint64_t end = off;  // look at bytes [lo, end) for the last '\n' before off
-    while (end > lo) {
-      std::uint64_t from = end > lo + kProbeBytes ? end - kProbeBytes : lo;
-      std::string_view w;
-      RUNLOG_RETURN_IF_ERROR(read_probe(c, from, static_cast<std::size_t>(end - from), &w));
-      std::size_t k = w.rfind('\n');
-      if (k != std::string_view::npos) {
-        *out = from + k + 1;
-        return Status::OK();
-      }
-      end = from;
-    }
-    *out = lo;
-    return Status::OK();
-  }
-
-  // The seq of the line at `off`; *ok = false when it cannot be read.
-  Status seq_at(Cursor& c, std::uint64_t off, std::uint64_t size, std::uint64_t* seq, bool* ok) {
-    *ok = false;
-    std::string_view w;
-    RUNLOG_RETURN_IF_ERROR(read_probe(c, off, kProbeBytes, &w));
-    int d = 0;
-    if (w.size() > 7 && w.substr(0, 7) == "{\"seq\":" && parse_seq_digits(w.data() + 7, w.size() - 7, seq, &d) &&
-        static_cast<std::size_t>(7 + d) < w.size() && (w[7 + d] == ',' || w[7 + d] == '}')) {
-      *ok = true;
-      return Status::OK();
-    }
-    // A foreign line: its keys may come in any order. Read it whole and parse it.
-    std::string line;
-    std::uint64_t at = off;
-    for (;;) {
-      std::size_t k = w.find('\n');
-      line.append(w.data(), k == std::string_view::npos ? w.size() : k);
-      if (k != std::string_view::npos || w.empty()) break;
-      at += w.size();
-      if (at >= size) break;
-      RUNLOG_RETURN_IF_ERROR(read_probe(c, at, 1 << 20, &w));
-    }
-    simdjson::dom::element el;
-    if (!aux_parser.parse(line.data(), line.size(), true).get(el) && !el["seq"].get_uint64().get(*seq)) *ok = true;
-    return Status::OK();
-  }
-
-  // The offset of the first line whose seq is > n (the file's size when
-  // none): bisection over byte offsets; seqs increase within a file. Ends with
-  // one read of at most kLinearBytes; never scans the file. When a probed
-  // line cannot be read, answers the last offset known to be safe (the reader
-  // then skips seqs <= n as it goes).
-  Status seek_after(Cursor& c, std::uint64_t n, std::uint64_t* out) {
-    std::uint64_t size = 0;
-    RUNLOG_RETURN_IF_ERROR(c.file->size().get(size));
-    std::uint64_t lo = 0, hi = size;  // the answer lies in [lo, hi]; lo is a line start
-    bool ok = false;
-    std::uint64_t seq = 0;
-    while (hi - lo > kLinearBytes) {
-      const std::uint64_t mid = lo + (hi - lo) / 2;
-      std::uint64_t s = 0;
-      RUNLOG_RETURN_IF_ERROR(line_start_at_or_after(c, mid, size, &s));
-      if (s >= hi) {
-        RUNLOG_RETURN_IF_ERROR(line_start_at_or_before(c, lo, mid, &s));
-        if (s == lo) {  // lo is the only line starting in [lo, hi)
-          RUNLOG_RETURN_IF_ERROR(seq_at(c, lo, size, &seq, &ok));
-          *out = ok && seq <= n ? hi : lo;
-          return Status::OK();
-        }
-      }
-      RUNLOG_RETURN_IF_ERROR(seq_at(c, s, size, &seq, &ok));
-      if (!ok) {
-        *out = lo;
-        return Status::OK();
-      }
-      if (seq > n) hi = s;
-      else lo = s;
-    }
-    // Linear: the line starts in [lo, hi), from one read.
-    std::string_view w;
-    RUNLOG_RETURN_IF_ERROR(read_probe(c, lo, static_cast<std::size_t>(hi - lo), &w));
-    std::string window(w);
-    std::size_t p = 0;
-    while (lo + p < hi) {
-      int d = 0;
-      const std::size_t avail = window.size() - p;
-      if (avail > 8 && window.compare(p, 7, "{\"seq\":") == 0 &&
-          parse_seq_digits(window.data() + p + 7, avail - 7, &seq, &d) && static_cast<std::size_t>(7 + d) < avail &&
-          (window[p + 7 + d] == ',' || window[p + 7 + d] == '}')) {
-        ok = true;
-      } else {
-        RUNLOG_RETURN_IF_ERROR(seq_at(c, lo + p, size, &seq, &ok));
-      }
-      if (!ok) {
-        *out = lo + p;
-        return Status::OK();
-      }
-      if (seq > n) {
-        *out = lo + p;
-        return Status::OK();
-      }
-      std::size_t k = window.find('\n', p);
-      if (k == std::string::npos) break;
-      p = k + 1;
-    }
-    *out = hi;
-    return Status::OK();
-  }
+  // ----- bisection: io/reader_after.cpp
 
   // ----- the merge
 
   bool passes(const Cursor& c, const Rec& r) const {
+    if (r.kind == kChunk) return r.seq > filter.after;  // a conversation: --after and --limit only
     if (!(filter.channels & (1u << r.channel))) return false;
     if (r.seq <= filter.after) return false;
     const char* line = c.buf.get() + r.off;
@@ -1211,6 +1093,20 @@ struct LogReader::Impl {
     e.line_ = std::string_view(p, n);
     e.newline_ = (r.flags & kNoNewline) == 0;
     e.path_ = &c.path;
+    e.chunk_kind_ = false;
+    if (r.kind == kChunk) {
+      const std::size_t d = r.digits;
+      e.raw_[F(Field::seq)] = std::string_view(p + 7, d);
+      e.raw_[F(Field::crc)] = std::string_view(p + n - 10 - 1, 10);
+      e.present_ = 1u << F(Field::seq) | 1u << F(Field::crc);
+      e.own_ = true;
+      e.lazy_ = false;
+      e.body_ = {};
+      e.chunk_kind_ = true;
+      e.role_ = std::string_view(p + 7 + d + 9, r.aux - 10 - (7 + d + 9));
+      e.chunk_ = std::string_view(p + r.aux, n - kCrcTail - r.aux);
+      return;
+    }
     if (r.kind == kOwnStream) {
       const std::size_t d = r.digits;
       const std::size_t created = 7 + d + 33;
@@ -1367,7 +1263,9 @@ struct LogReader::Impl {
     emitted = 0;
     last_served = 0;
     expected = f.after + 1;
-    gap_rule = src.kind == SourceKind::run;
+    // Runs and conversations are numbered 1..N by their writer: the gap rule
+    // and the floor hold (a single file may be any slice of a stream).
+    gap_rule = src.kind != SourceKind::file;
 
     Result<std::unique_ptr<Dir>> d = fs->open_root(src.dir, false, 0);
     if (!d.ok()) return d.status();
@@ -1377,19 +1275,26 @@ struct LogReader::Impl {
     RUNLOG_RETURN_IF_ERROR(load_meta());
     RUNLOG_RETURN_IF_ERROR(load_state());
     open_floor = std::max(ctx.has_durable_file ? ctx.durable_seq : 0, state_floor);
+    if (src.kind == SourceKind::conversation) {
+      // Recovery's floor W, read as recovery reads it (io/recovery.h).
+      RUNLOG_RETURN_IF_ERROR(read_floor(*dir, durable.get()).get(open_floor));
+    }
 
     const std::size_t ncur = src.kind == SourceKind::run ? kRunChannels : 1;
     cur.resize(ncur);
     for (std::size_t i = 0; i < ncur; ++i) {
       Cursor& c = cur[i];
       c.file.reset();
-      c.name = src.kind == SourceKind::run ? std::string(channel_file_name(static_cast<Channel>(i))) : src.file;
-      c.fixed = channel_of_file(c.name);
+      c.name = src.kind == SourceKind::run            ? std::string(channel_file_name(static_cast<Channel>(i)))
+               : src.kind == SourceKind::conversation ? std::string(kChunksFile)
+                                                      : src.file;
+      c.chunks = src.kind == SourceKind::conversation;
+      c.fixed = c.chunks ? -1 : channel_of_file(c.name);
       c.path = src.dir.empty() || src.dir.back() == '/' ? src.dir + c.name : src.dir + "/" + c.name;
       c.consumed = 0;
       c.consumed_seq = 0;
       RUNLOG_RETURN_IF_ERROR(open_cursor(c));
-      if (c.file && f.after > 0) RUNLOG_RETURN_IF_ERROR(seek_after(c, f.after, &c.consumed));
+      if (c.file && f.after > 0) RUNLOG_RETURN_IF_ERROR(seek_after(*c.file, f.after, aux_parser, probe, &c.consumed));
       reset_cursor(c);
     }
     opened = true;
@@ -1425,122 +1330,5 @@ bool LogReader::finished() const noexcept {
 }
 const std::vector<std::string>& LogReader::notes() const noexcept { return impl_->notes; }
 std::uint64_t LogReader::last_seq() const noexcept { return impl_->last_served; }
-
-// ---------------------------------------------------------------------------
-// Sources
-
-namespace {
-
-// Whether a folder holds a run. A conversation folder (chunks.jsonl) is not
-// one (io/conversation_reader.h reads it); a folder that holds both a
-// conversation and a run's own files is an error, never a hidden run.
-Result<bool> is_run_dir(Dir& d) {
-  bool conversation = false;
-  RUNLOG_RETURN_IF_ERROR(d.exists("chunks.jsonl").get(conversation));
-  static constexpr const char* kRunFiles[] = {"meta.json", "state.json", "worker.jsonl", "stdout.jsonl", "stderr.jsonl"};
-  for (const char* m : kRunFiles) {
-    bool e = false;
-    RUNLOG_RETURN_IF_ERROR(d.exists(m).get(e));
-    if (!e) continue;
-    if (conversation)
-      return Status::Corruption(d.path() + ": holds both a conversation (chunks.jsonl) and a run (" + m +
-                                "); which one it is cannot be told");
-    return true;
-  }
-  if (conversation) return false;
-  bool durable = false;
-  RUNLOG_RETURN_IF_ERROR(d.exists("durable.seq").get(durable));
-  return durable;
-}
-
-std::string join_path(const std::string& a, const std::string& b) {
-  return a.empty() || a.back() == '/' ? a + b : a + "/" + b;
-}
-
-// Calls fn(name, dir) for each sub-folder of d in name order, one open at a
-// time (descriptors stay bounded whatever the number of runs). Entries that
-// are not folders, symlinks included, are skipped; a folder that cannot be
-// listed or opened is an error naming it.
-template <class Fn>
-Status for_each_sub_dir(Dir& d, Fn&& fn) {
-  std::vector<std::string> names;
-  if (Status st = d.list().get(names); !st.ok())
-    return Status(st.code(), st.sys_errno(), "cannot list " + d.path() + ": " + st.message());
-  std::sort(names.begin(), names.end());
-  for (const std::string& n : names) {
-    std::unique_ptr<Dir> sub;
-    Status st = d.open_dir(n, false, 0).get(sub);
-    if (st.code() == Errc::refused || st.code() == Errc::not_found) continue;  // not a folder, or gone
-    if (!st.ok()) return st;
-    RUNLOG_RETURN_IF_ERROR(fn(n, *sub));
-  }
-  return Status::OK();
-}
-
-}  // namespace
-
-Result<std::vector<Source>> find_sources(const std::string& path, Fs* fs) {
-  std::shared_ptr<Fs> owned;
-  if (!fs) {
-    owned = posix_fs();
-    fs = owned.get();
-  }
-  std::vector<Source> out;
-  Result<std::unique_ptr<Dir>> root = fs->open_root(path, false, 0);
-  if (!root.ok()) {
-    if (root.status().sys_errno() != ENOTDIR) return root.status();
-    // A file: its folder holds the context (meta.json, durable.seq) if any.
-    std::string p = path;
-    while (p.size() > 1 && p.back() == '/') p.pop_back();
-    const std::size_t slash = p.rfind('/');
-    Source s;
-    s.kind = SourceKind::file;
-    s.dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash));
-    s.file = slash == std::string::npos ? p : p.substr(slash + 1);
-    out.push_back(std::move(s));
-    return out;
-  }
-  Dir& d = *root.value();
-  auto run_source = [](std::string dir) {
-    Source s;
-    s.kind = SourceKind::run;
-    s.dir = std::move(dir);
-    return s;
-  };
-  bool run = false;
-  RUNLOG_RETURN_IF_ERROR(is_run_dir(d).get(run));
-  if (run) {
-    out.push_back(run_source(path));
-    return out;
-  }
-  // A task folder (runs below it), or a runs root (tasks, then runs).
-  bool task_folder = false;
-  std::vector<std::string> tasks;
-  Status listed = for_each_sub_dir(d, [&](const std::string& name, Dir& sub) -> Status {
-    bool is_run = false;
-    RUNLOG_RETURN_IF_ERROR(is_run_dir(sub).get(is_run));
-    if (is_run) {
-      task_folder = true;
-      out.push_back(run_source(join_path(path, name)));
-    } else {
-      tasks.push_back(name);
-    }
-    return Status::OK();
-  });
-  if (!listed.ok()) return listed;
-  if (task_folder) return out;
-  for (const std::string& task : tasks) {
-    std::unique_ptr<Dir> sub;
-    RUNLOG_RETURN_IF_ERROR(d.open_dir(task, false, 0).get(sub));
-    Status runs = for_each_sub_dir(*sub, [&](const std::string& run_name, Dir& rd) -> Status {
-      bool is_run = false;
-      RUNLOG_RETURN_IF_ERROR(is_run_dir(rd).get(is_run));
-      if (is_run) out.push_back(run_source(join_path(join_path(path, task), run_name)));
-      return Status::OK();
-    });
-    if (!runs.ok()) return runs;
-  }
-  return out;
-}
 
 }  // namespace runlog::io

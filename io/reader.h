@@ -2,7 +2,9 @@
 //
 // A LogReader yields the entries of one stream in seq order. A stream is a run
 // folder (<runsRoot>/<taskId>/<runId>/ with worker.jsonl, stdout.jsonl and
-// stderr.jsonl, merged by seq) or a single .jsonl file. find_sources() turns a
+// stderr.jsonl, merged by seq), a conversation folder (<conversationsRoot>/<id>/
+// with chunks.jsonl: StoredChunk lines, Entry::is_chunk()) or a single .jsonl
+// file. find_sources() turns a
 // path — a file, a run folder, a task folder or a whole runs root — into the
 // streams below it, in a stable order (by task, then run, byte order).
 //
@@ -85,24 +87,33 @@ namespace runlog::io {
 // ---------------------------------------------------------------------------
 // Sources
 
-/// What kind of stream a Source names. (A conversation folder, one
-/// chunks.jsonl, will be a third kind; it reads as a one-file stream.)
+/// What kind of stream a Source names.
 enum class SourceKind : std::uint8_t {
-  run,   ///< a run folder: worker.jsonl, stdout.jsonl, stderr.jsonl merged by seq
-  file,  ///< one .jsonl file, alone
+  run,           ///< a run folder: worker.jsonl, stdout.jsonl, stderr.jsonl merged by seq
+  file,          ///< one .jsonl file, alone
+  conversation,  ///< a conversation folder: chunks.jsonl, StoredChunk lines (seqs 1..N)
 };
 
 /// One stream to read.
 struct Source {
   SourceKind kind = SourceKind::run;
-  std::string dir;   ///< the run folder, or the folder holding the file
-  std::string file;  ///< kind == file: the file's name in `dir`
+  std::string dir;   ///< the run or conversation folder, or the folder holding the file
+  std::string file;  ///< kind == file: the file's name in `dir`; conversation: "chunks.jsonl"
   /// dir, or dir + "/" + file: for messages.
   std::string path() const;
 };
 
+/// The Source of the conversation folder `dir` (<conversationsRoot>/<id>).
+Source conversation_source(std::string dir);
+
+/// Whether `path` is a conversation folder: it holds chunks.jsonl and none of
+/// a run's files (a folder with both is an error that find_sources() names).
+/// `fs` null: the real file system. Any thread.
+bool is_conversation_dir(const std::string& path, Fs* fs = nullptr);
+
 /// The streams a path names, in a stable order:
 /// - a regular file: that file (SourceKind::file);
+/// - a conversation folder (is_conversation_dir()): that conversation;
 /// - a run folder (it holds meta.json, durable.seq or a channel file): that run;
 /// - a folder whose sub-folders are run folders (a task folder): those runs;
 /// - otherwise a runs root: every <task>/<run> run folder below it, sorted by
@@ -186,6 +197,11 @@ class Entry {
   /// Whether the line is runlog's own, crc checked, keys in the contract's
   /// order: then body() is the line's own keys, ready to copy.
   bool own_format() const noexcept { return own_; }
+  /// A conversation's StoredChunk (SourceKind::conversation): then role()
+  /// is its role without quotes and chunk() its chunk object as written.
+  bool is_chunk() const noexcept { return chunk_kind_; }
+  std::string_view role() const noexcept { return role_; }
+  std::string_view chunk() const noexcept { return chunk_; }
   /// own_format(): the bytes between the line's '{' and the end of its last
   /// contract value (no crc, no bytes); empty otherwise.
   std::string_view body() const noexcept {
@@ -204,10 +220,12 @@ class Entry {
   Channel channel_ = Channel::worker;
   bool newline_ = true;
   bool own_ = false;
+  bool chunk_kind_ = false;
   mutable bool lazy_ = false;
   mutable std::uint32_t present_ = 0;  // bit i: raw_[i] is set
   std::uint32_t text_start_ = 0;       // lazy_: the text token's offset in the line
   std::string_view line_;
+  std::string_view role_, chunk_;  // chunk_kind_
   mutable std::string_view body_;
   const std::string* path_ = nullptr;
   mutable std::array<std::string_view, kFieldCount> raw_{};
@@ -300,6 +318,26 @@ Status append_text(const Entry& e, bool visible_controls, std::string* out);
 /// when present, else `text`. A lifecycle entry appends nothing. Errors:
 /// corruption when `bytes` is not base64.
 Status append_raw(const Entry& e, std::string* out);
+
+/// Appends a conversation's chunk (is_chunk()) as the contract's StoredChunk
+/// `{"seq":N,"role":"…","chunk":{…}}` and '\n' (the line without its crc).
+void append_stored(const Entry& e, std::string* out);
+
+/// The messages view of a conversation: consecutive chunks of one role form
+/// one ChatMessage, one JSON line each: {"role":"…","chunks":[…]}. Feed it
+/// the chunks in seq order, then finish(). It copies what it keeps (the
+/// entries may go away). One thread at a time.
+class MessageWriter {
+ public:
+  /// Appends the message before `e` to *out when `e` starts a new one.
+  void add(const Entry& e, std::string* out);
+  /// Appends the last message, if any.
+  void finish(std::string* out);
+
+ private:
+  std::string role_, chunks_;
+  bool open_ = false;
+};
 
 /// Decodes a JSON string token (with its quotes) and appends its UTF-8.
 /// false when it is not a well-formed JSON string (lone surrogates become

@@ -191,6 +191,37 @@ Status append_text(const Entry& e, bool visible_controls, std::string* out) {
   return Status::OK();
 }
 
+void append_stored(const Entry& e, std::string* out) {
+  // The line up to the end of its chunk is the StoredChunk's own keys, in
+  // the contract's order: copied as it is, then the object is closed.
+  const std::string_view line = e.line();
+  const std::string_view chunk = e.chunk();
+  out->append(line.data(), static_cast<std::size_t>(chunk.data() + chunk.size() - line.data()));
+  out->append("}\n");
+}
+
+void MessageWriter::add(const Entry& e, std::string* out) {
+  if (open_ && e.role() == role_) {
+    chunks_ += ',';
+    chunks_ += e.chunk();
+    return;
+  }
+  finish(out);
+  role_.assign(e.role());
+  chunks_.assign(e.chunk());
+  open_ = true;
+}
+
+void MessageWriter::finish(std::string* out) {
+  if (!open_) return;
+  *out += R"({"role":")";
+  *out += role_;
+  *out += R"(","chunks":[)";
+  *out += chunks_;
+  *out += "]}\n";
+  open_ = false;
+}
+
 Status append_raw(const Entry& e, std::string* out) {
   if (e.channel() == Channel::worker) return Status::OK();
   const std::string_view bytes = e.raw(Field::bytes);

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/utf8.h"
-#include "io/conversation_reader.h"
+#include "io/reader.h"
 #include "runlog/engine.h"
 #include "tools/chat.h"
 #include "tools/command.h"
@@ -57,8 +57,13 @@ struct ChatArgs {
 };
 
 std::uint64_t last_seq_on_disk(const std::string& dir) {
-  auto read = io::read_conversation(dir);
-  return read.ok() ? read->last_seq : 0;
+  io::LogReader reader;
+  if (!reader.open(io::conversation_source(dir)).ok()) return 0;
+  const io::Entry* e = nullptr;
+  Status st;
+  while ((st = reader.next(&e)).ok() && e != nullptr) {
+  }
+  return st.ok() ? reader.last_seq() : 0;
 }
 
 int run_chat(const ChatArgs& args) {
@@ -209,7 +214,7 @@ int replay_conversation(const std::string& dir, std::uint64_t after, std::uint64
   std::string out;
   std::vector<std::string> notes;
   Status st = append_conversation(dir, after, limit, format == "messages", &out, &notes);
-  for (const std::string& note : notes) fmt::print(stderr, "runlog replay: {}: {}\n", dir, note);
+  for (const std::string& note : notes) fmt::print(stderr, "runlog replay: note: {}\n", note);
   if (!st.ok()) {
     fmt::print(stderr, "runlog replay: {}\n", st.to_string());
     return 1;
@@ -241,7 +246,7 @@ int summarize_conversation(const std::string& dir) {
   std::string out;
   std::vector<std::string> notes;
   Status st = append_conversation_summary(dir, &out, &notes);
-  for (const std::string& note : notes) fmt::print(stderr, "runlog summary: {}: {}\n", dir, note);
+  for (const std::string& note : notes) fmt::print(stderr, "runlog summary: note: {}\n", note);
   if (!st.ok()) {
     fmt::print(stderr, "runlog summary: {}\n", st.to_string());
     return 1;

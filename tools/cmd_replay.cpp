@@ -16,7 +16,6 @@
 #include "core/timefmt.h"
 #include "io/reader.h"
 #include "io/reader_follow.h"
-#include "io/conversation_reader.h"
 #include "tools/chat.h"
 #include "tools/command.h"
 #include "tools/run_output.h"

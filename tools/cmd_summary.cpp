@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "io/reader.h"
-#include "io/conversation_reader.h"
 #include "tools/chat.h"
 #include "tools/command.h"
 #include "tools/run_output.h"

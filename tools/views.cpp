@@ -12,7 +12,7 @@
 #include "core/timefmt.h"
 #include "core/utf8.h"
 #include "io/conversation_dir.h"
-#include "io/conversation_reader.h"
+#include "io/reader.h"
 #include "io/fs.h"
 #include "io/recovery.h"
 #include "io/run_dir.h"
@@ -186,28 +186,42 @@ Status append_summary_line(io::LogReader& reader, const io::Source& src, std::st
 
 Status append_conversation(const std::string& dir, std::uint64_t after, std::uint64_t limit, bool messages,
                            std::string* out, std::vector<std::string>* notes) {
-  auto read = io::read_conversation(dir, after);
-  if (!read.ok()) return read.status();
-  *notes = read->notes;
-  if (limit > 0 && read->entries.size() > limit) read->entries.resize(limit);
-  if (messages) io::append_messages(read->entries, out);
-  else
-    for (const auto& e : read->entries) io::append_stored(e, out);
+  io::LogReader reader;
+  io::ReadFilter filter;
+  filter.after = after;
+  filter.limit = limit;
+  const std::size_t start = out->size();
+  Status st = reader.open(io::conversation_source(dir), filter);
+  io::MessageWriter grouped;
+  const io::Entry* e = nullptr;
+  while (st.ok() && (st = reader.next(&e)).ok() && e != nullptr) {
+    if (messages) grouped.add(*e, out);
+    else io::append_stored(*e, out);
+  }
+  *notes = reader.notes();
+  if (!st.ok()) {
+    out->resize(start);  // all or nothing, as before any byte is printed
+    return st;
+  }
+  grouped.finish(out);
   return Status::OK();
 }
 
 Status append_conversation_summary(const std::string& dir, std::string* out, std::vector<std::string>* notes) {
-  auto read = io::read_conversation(dir);
-  if (!read.ok()) return read.status();
-  *notes = read->notes;
+  io::LogReader reader;
+  RUNLOG_RETURN_IF_ERROR(reader.open(io::conversation_source(dir)));
   std::map<std::string, std::uint64_t> roles, types;
   std::map<std::string, int> open;
   simdjson::dom::parser parser;
-  for (const auto& e : read->entries) {
-    ++roles[std::string(e.role)];
+  std::uint64_t total = 0;
+  const io::Entry* e = nullptr;
+  Status st;
+  while ((st = reader.next(&e)).ok() && e != nullptr) {
+    ++total;
+    ++roles[std::string(e->role())];
     simdjson::dom::element chunk;
     std::string_view type, call_id;
-    if (parser.parse(e.chunk.data(), e.chunk.size()).get(chunk) || chunk["type"].get_string().get(type)) continue;
+    if (parser.parse(e->chunk().data(), e->chunk().size()).get(chunk) || chunk["type"].get_string().get(type)) continue;
     ++types[std::string(type)];
     if ((type == "tool-call" || type == "tool-result") && !chunk["toolCallId"].get_string().get(call_id))
       open[std::string(call_id)] += type == "tool-call" ? 1 : -1;
@@ -219,6 +233,9 @@ Status append_conversation_summary(const std::string& dir, std::string* out, std
     for (const auto& [k, v] : m) s += fmt::format("{}\"{}\":{}", s.size() > 1 ? "," : "", k, v);
     return s + "}";
   };
+  *notes = reader.notes();
+  RUNLOG_RETURN_IF_ERROR(st);
+  const io::RunContext& ctx = reader.context();
   std::string id = dir;
   while (id.size() > 1 && id.back() == '/') id.pop_back();
   id = id.substr(id.find_last_of('/') + 1);
@@ -226,9 +243,9 @@ Status append_conversation_summary(const std::string& dir, std::string* out, std
   append_json_string(&id_json, id);
   *out += fmt::format("{{\"conversationId\":{},\"totalEntries\":{},\"lastSeq\":{},\"roles\":{},\"types\":{},"
                       "\"openToolCalls\":{},\"live\":{},\"durableSeq\":{}}}\n",
-                      id_json, read->entries.size(), read->last_seq, counts(roles), counts(types), open_calls,
-                      read->live ? "true" : "false",
-                      read->has_durable_file ? std::to_string(read->durable_seq) : std::string("null"));
+                      id_json, total, reader.last_seq(), counts(roles), counts(types), open_calls,
+                      ctx.live ? "true" : "false",
+                      ctx.has_durable_file ? std::to_string(ctx.durable_seq) : std::string("null"));
   return Status::OK();
 }
 

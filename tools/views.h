@@ -84,7 +84,7 @@ Status append_summary_line(io::LogReader& reader, const io::Source& src, std::st
 
 /// Appends the StoredChunk lines (or, `messages`, the ChatMessage lines) of
 /// the conversation folder `dir` after seq `after`, at most `limit` chunks (0:
-/// all). The reader's notes go to *notes. Errors: as read_conversation().
+/// all). The reader's notes go to *notes. Errors: as io::LogReader.
 Status append_conversation(const std::string& dir, std::uint64_t after, std::uint64_t limit, bool messages,
                            std::string* out, std::vector<std::string>* notes);
 

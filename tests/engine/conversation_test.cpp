@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/crc32c.h"
-#include "io/conversation_reader.h"
+#include "io/reader.h"
 #include "runlog/engine.h"
 #include "support/engine_fixture.h"
 #include "support/fault_fs.h"
@@ -24,6 +24,40 @@
 
 namespace runlog::testing {
 namespace {
+
+// A conversation read back through io::LogReader (SourceKind::conversation).
+struct ChunkRead {
+  std::uint64_t seq = 0;
+  std::string role, chunk;
+};
+struct ConvRead {
+  std::vector<ChunkRead> entries;  // seq > after, in seq order
+  std::uint64_t last_seq = 0;
+  bool live = false;
+  std::vector<std::string> notes;
+  std::string messages;  // the messages view (io::MessageWriter)
+};
+Result<ConvRead> ReadConversation(const std::string& dir, std::uint64_t after = 0) {
+  io::LogReader reader;
+  io::ReadFilter f;
+  f.after = after;
+  RUNLOG_RETURN_IF_ERROR(reader.open(io::conversation_source(dir), f));
+  ConvRead out;
+  io::MessageWriter messages;
+  const io::Entry* e = nullptr;
+  Status st;
+  while ((st = reader.next(&e)).ok() && e != nullptr) {
+    EXPECT_TRUE(e->is_chunk());
+    out.entries.push_back({e->seq(), std::string(e->role()), std::string(e->chunk())});
+    messages.add(*e, &out.messages);
+  }
+  RUNLOG_RETURN_IF_ERROR(st);
+  messages.finish(&out.messages);
+  out.last_seq = reader.last_seq();
+  out.live = reader.context().live;
+  out.notes = reader.notes();
+  return out;
+}
 
 class ConversationTest : public EngineTestBase {
  protected:
@@ -47,10 +81,10 @@ class ConversationTest : public EngineTestBase {
     EXPECT_TRUE(seq.ok()) << seq.status().to_string();
     return seq.ok() ? seq.value() : 0;
   }
-  io::ConversationRead Read(std::string_view id, std::uint64_t after = 0) {
-    auto r = io::read_conversation(conv_dir(id), after);
+  ConvRead Read(std::string_view id, std::uint64_t after = 0) {
+    auto r = ReadConversation(conv_dir(id), after);
     EXPECT_TRUE(r.ok()) << r.status().to_string();
-    return r.ok() ? std::move(r).value() : io::ConversationRead{};
+    return r.ok() ? std::move(r).value() : ConvRead{};
   }
 };
 
@@ -77,7 +111,7 @@ TEST_F(ConversationTest, EveryVariantRoundTripsByteForByte) {
   EXPECT_EQ(last, chunks.size());
   ASSERT_TRUE(conv.close().ok());
 
-  io::ConversationRead read = Read("c-roundtrip");
+  ConvRead read = Read("c-roundtrip");
   ASSERT_EQ(read.entries.size(), chunks.size());
   for (std::size_t i = 0; i < chunks.size(); ++i) {
     EXPECT_EQ(read.entries[i].seq, i + 1);
@@ -103,7 +137,7 @@ TEST_F(ConversationTest, ChunksAreWrittenInTheContractsKeyOrder) {
   PushAndWait(p, conv, Role::assistant, R"({ "input" : { "b" : 1 }, "toolName":"t", "toolCallId":"a", "type":"tool-call" })");
   PushAndWait(p, conv, Role::tool,
               R"({ "isError" : true, "content":"x", "toolName":"t", "type":"tool-result", "toolCallId":"a" })");
-  io::ConversationRead read = Read("c-order");
+  ConvRead read = Read("c-order");
   ASSERT_EQ(read.entries.size(), 2u);
   EXPECT_EQ(read.entries[0].chunk, R"({"type":"tool-call","toolCallId":"a","toolName":"t","input":{"b":1}})");
   EXPECT_EQ(read.entries[1].chunk, R"({"type":"tool-result","toolCallId":"a","toolName":"t","content":"x","isError":true})");
@@ -176,7 +210,7 @@ TEST_P(ConversationDurability, ManyProducersManyConversationsAreGapFree) {
   std::uint64_t total = 0;
   std::set<std::pair<int, int>> seen;
   for (int c = 0; c < kConvs; ++c) {
-    io::ConversationRead read = Read("many-" + std::to_string(c));
+    ConvRead read = Read("many-" + std::to_string(c));
     EXPECT_TRUE(read.notes.empty());
     std::map<int, int> last_of_producer;
     for (std::size_t k = 0; k < read.entries.size(); ++k) {
@@ -217,7 +251,7 @@ TEST_P(ConversationDurability, SyncClientsResumingAfterNSeeEachChunkOnce) {
   std::uint64_t after = 0;
   for (;;) {
     const bool finished = done.load();
-    auto r = io::read_conversation(conv_dir("sync"), after);
+    auto r = ReadConversation(conv_dir("sync"), after);
     ASSERT_TRUE(r.ok()) << r.status().to_string();
     const std::uint64_t durable_now = conv.durable_seq();
     EXPECT_TRUE(r->live);
@@ -236,7 +270,7 @@ TEST_P(ConversationDurability, SyncClientsResumingAfterNSeeEachChunkOnce) {
 
 INSTANTIATE_TEST_SUITE_P(Durability, ConversationDurability, ::testing::Values(Durability::none, Durability::batch));
 
-std::vector<std::string> ChunksOf(const io::ConversationRead& read) {
+std::vector<std::string> ChunksOf(const ConvRead& read) {
   std::vector<std::string> out;
   for (const auto& e : read.entries) out.push_back(std::string(e.role) + " " + std::string(e.chunk));
   return out;
@@ -296,7 +330,7 @@ TEST_F(ConversationTest, ReconcileIsIdempotentAcrossReopenAndCrash) {
     EXPECT_NE(lines[5].find(R"("toolCallId":"c","toolName":"rm","content":"interrupted)"), std::string::npos);
     std::map<std::string, int> results;
     for (const auto& e : Read("rec").entries)
-      if (e.chunk.find(R"("type":"tool-result")") != std::string_view::npos)
+      if (e.chunk.find(R"("type":"tool-result")") != std::string::npos)
         ++results[std::string(e.chunk.substr(e.chunk.find("toolCallId") + 13, 1))];
     EXPECT_EQ(results, (std::map<std::string, int>{{"a", 1}, {"b", 1}, {"c", 1}}));
   }
@@ -422,7 +456,7 @@ TEST_F(ConversationTest, ASlowSubscriberIsToldToResync) {
   EXPECT_EQ(items[7].seq, 7u);
   EXPECT_EQ(items[8].kind, SubscriptionItem::Kind::resync);
   EXPECT_EQ(items[8].seq, 7u);
-  io::ConversationRead rest = Read("slow", items[8].seq);
+  ConvRead rest = Read("slow", items[8].seq);
   ASSERT_EQ(rest.entries.size(), 493u);
   EXPECT_EQ(rest.entries.front().seq, 8u);
   // After the resync, new events flow again.
@@ -441,7 +475,7 @@ TEST_F(ConversationTest, MessagesViewGroupsConsecutiveChunksOfOneRole) {
   PushAndWait(p, conv, Role::assistant, R"({"type":"text","text":"a"})");
   PushAndWait(p, conv, Role::user, R"({"type":"text","text":"q2"})");
   std::string out;
-  io::append_messages(Read("msgs").entries, &out);
+  out = Read("msgs").messages;
   EXPECT_EQ(out,
             "{\"role\":\"user\",\"chunks\":[{\"type\":\"text\",\"text\":\"q\"}]}\n"
             "{\"role\":\"assistant\",\"chunks\":[{\"type\":\"thinking\",\"text\":\"t\"},{\"type\":\"text\",\"text\":\"a\"}]}\n"
@@ -497,7 +531,7 @@ TEST_F(ConversationTest, AFailedSyncFailStopsOneConversationAndOthersGoOn) {
   Conversation bad = Open(*engine, "bad");
   Producer p(*engine);
   const std::uint64_t next = PushAndWait(p, bad, Role::user, R"({"type":"text","text":"after"})");
-  io::ConversationRead read = Read("bad");
+  ConvRead read = Read("bad");
   ASSERT_EQ(read.entries.size(), next);
   for (std::size_t i = 0; i < read.entries.size(); ++i) EXPECT_EQ(read.entries[i].seq, i + 1);
   EXPECT_EQ(read.entries.front().chunk, R"({"type":"text","text":"before"})");

@@ -388,5 +388,76 @@ TEST_F(ReaderAfterTest, AfterFindsItsPlaceByBisection) {
   }
 }
 
+// A conversation is one more source kind: the first chunk after N is N+1
+// (its role and chunk as pushed) for N all over a conversation of some
+// megabytes, found by the same bisection: a small fraction of the file is read.
+TEST_F(ReaderAfterTest, ConversationAfterFindsItsPlaceByBisection) {
+  Options o = MakeOptions(Durability::none);
+  o.conversationsRoot = tmp() + "/convs";
+  auto engine = OpenEngine(o);
+  constexpr std::uint64_t kChunks = 60000;
+  auto chunk_of = [](std::uint64_t seq) {
+    return R"({"type":"text","text":"chunk )" + std::to_string(seq) + " " + std::string(seq % 200, 'x') + "\"}";
+  };
+  auto role_of = [](std::uint64_t seq) { return seq % 3 == 0 ? Role::user : Role::assistant; };
+  {
+    auto conv = engine->open_conversation("big");
+    ASSERT_TRUE(conv.ok()) << conv.status().to_string();
+    Producer p(*engine);
+    for (std::uint64_t seq = 1; seq <= kChunks; ++seq)
+      ASSERT_TRUE(p.push_chunk(conv.value(), role_of(seq), chunk_of(seq)).ok());
+    ASSERT_TRUE(conv.value().flush().ok());
+    ASSERT_TRUE(conv.value().close().ok());
+  }
+  const std::string dir = tmp() + "/convs/big";
+  const std::uint64_t total = ReadFile(dir + "/chunks.jsonl")->size();
+  ASSERT_GT(total, 8u << 20);
+  auto sources = io::find_sources(dir);
+  ASSERT_TRUE(sources.ok()) << sources.status().to_string();
+  ASSERT_EQ(sources->size(), 1u);
+  EXPECT_EQ(sources->front().kind, io::SourceKind::conversation);
+  EXPECT_TRUE(io::is_conversation_dir(dir));
+
+  auto fs = std::make_shared<CountingFs>();
+  std::mt19937_64 rng(5);
+  std::vector<std::uint64_t> ns = {1, 2, kChunks - 2, kChunks - 1, kChunks, kChunks + 1, kChunks / 2};
+  for (int i = 0; i < 40; ++i) ns.push_back(1 + rng() % kChunks);
+  for (std::uint64_t n : ns) {
+    fs->bytes = 0;
+    io::ReaderOptions ro;
+    ro.fs = fs;
+    io::LogReader reader(ro);
+    io::ReadFilter f;
+    f.after = n;
+    ASSERT_TRUE(reader.open(io::conversation_source(dir), f).ok());
+    const io::Entry* e = nullptr;
+    ASSERT_TRUE(reader.next(&e).ok());
+    if (n >= kChunks) {
+      EXPECT_EQ(e, nullptr) << n;
+    } else {
+      ASSERT_NE(e, nullptr) << n;
+      EXPECT_EQ(e->seq(), n + 1);
+      ASSERT_TRUE(e->is_chunk());
+      EXPECT_EQ(e->role(), role_of(n + 1) == Role::user ? "user" : "assistant");
+      EXPECT_EQ(e->chunk(), chunk_of(n + 1));
+      std::string stored;
+      io::append_stored(*e, &stored);
+      EXPECT_EQ(stored, "{\"seq\":" + std::to_string(n + 1) + ",\"role\":\"" + std::string(e->role()) +
+                            "\",\"chunk\":" + chunk_of(n + 1) + "}\n");
+    }
+    EXPECT_LT(fs->bytes.load(), 512u << 10) << "after " << n << " read " << fs->bytes.load() << " of " << total;
+  }
+  // Read whole, the chunks are 1..N in order and nothing is noted.
+  io::LogReader reader;
+  ASSERT_TRUE(reader.open(io::conversation_source(dir)).ok());
+  std::uint64_t expect = 1;
+  const io::Entry* e = nullptr;
+  Status st;
+  while ((st = reader.next(&e)).ok() && e != nullptr) ASSERT_EQ(e->seq(), expect++);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(expect, kChunks + 1);
+  EXPECT_TRUE(reader.notes().empty());
+}
+
 }  // namespace
 }  // namespace runlog::testing

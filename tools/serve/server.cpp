@@ -28,7 +28,6 @@
 
 #include "core/ids.h"
 #include "core/utf8.h"
-#include "io/conversation_reader.h"
 #include "io/reader.h"
 #include "io/reader_follow.h"
 #include "serve_assets.h"  // generated from tools/serve/web/* (tools/serve/embed_assets.cmake)
@@ -1017,17 +1016,26 @@ bool LogServer::Impl::stream_conversation(const std::string& dir, std::uint64_t 
   std::uint64_t sent = after;
   auto quiet_since = std::chrono::steady_clock::now();
   std::string buf;
+  io::LogReader reader;
+  const io::Source source = io::conversation_source(dir);
   while (!stopping) {
-    Result<io::ConversationRead> read = io::read_conversation(dir, sent);
-    if (!read.ok()) return false;
-    for (const io::StoredEntry& e : read->entries) {
+    // Opened again each round from the last seq sent: found by bisection, and
+    // every round sees the writer's lock and durable.seq afresh.
+    io::ReadFilter filter;
+    filter.after = sent;
+    Status st = reader.open(source, filter);
+    std::uint64_t last = sent;
+    const io::Entry* e = nullptr;
+    while (st.ok() && (st = reader.next(&e)).ok() && e != nullptr) {
       buf += "id: ";
-      buf += std::to_string(e.seq);
+      buf += std::to_string(e->seq());
       buf += "\ndata: ";
-      io::append_stored(e, &buf);
+      io::append_stored(*e, &buf);
       buf += '\n';
-      sent = e.seq;
+      last = e->seq();
     }
+    if (!st.ok()) return false;
+    sent = last;
     const auto now = std::chrono::steady_clock::now();
     if (buf.empty() && now - quiet_since >= std::chrono::seconds(opt.keepalive_seconds)) buf = kKeepalive;
     if (!buf.empty()) {

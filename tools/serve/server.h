@@ -10,7 +10,7 @@
 //   server.stop();                            // ends every stream cleanly
 //   t.join();
 //
-// Everything served is read through io::LogReader / io::read_conversation, so
+// Everything served is read through io::LogReader, so
 // only durable records ever leave the server, and the bytes are those of the
 // CLI (tools/views.h). Each live run that has SSE clients is followed by one
 // thread (a hub) that reads each new record once, encodes it once, and writes

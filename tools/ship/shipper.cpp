@@ -12,7 +12,6 @@
 #include <thread>
 #include <vector>
 
-#include "io/conversation_reader.h"
 #include "io/reader.h"
 #include "tools/ship/subject.h"
 
@@ -258,15 +257,29 @@ class Loop {
     (void)::stat((t.src.dir + "/chunks.jsonl").c_str(), &chunks);
     (void)::stat((t.src.dir + "/durable.seq").c_str(), &durable);
     if (o_.follow && same_file_state(chunks, t.seen) && same_file_state(durable, t.seen_durable)) return Status::OK();
-    io::ConversationRead read;
-    RUNLOG_RETURN_IF_ERROR(io::read_conversation(t.src.dir, t.last[0]).get(read));
-    for (const io::StoredEntry& e : read.entries) {
-      line_.clear();
-      io::append_stored(e, &line_);
+    // Everything after the last seq shipped is read before any of it is sent:
+    // a conversation the reader refuses ships nothing.
+    io::LogReader reader;
+    io::ReadFilter filter;
+    filter.after = t.last[0];
+    RUNLOG_RETURN_IF_ERROR(reader.open(io::conversation_source(t.src.dir), filter));
+    std::string lines;
+    std::vector<std::pair<std::uint64_t, std::size_t>> ends;  // seq, end of its line in `lines`
+    const io::Entry* e = nullptr;
+    Status st;
+    while ((st = reader.next(&e)).ok() && e != nullptr) {
+      io::append_stored(*e, &lines);
+      ends.emplace_back(e->seq(), lines.size());
+    }
+    RUNLOG_RETURN_IF_ERROR(st);
+    std::size_t from = 0;
+    for (const auto& [seq, end] : ends) {
+      line_.assign(lines, from, end - from);
+      from = end;
       id_.clear();
-      fmt::format_to(std::back_inserter(id_), "conv/{}/{}", t.a, e.seq);
-      if (!send(t.subjects[0], e.seq, stopped)) return Status::OK();
-      t.last[0] = e.seq;
+      fmt::format_to(std::back_inserter(id_), "conv/{}/{}", t.a, seq);
+      if (!send(t.subjects[0], seq, stopped)) return Status::OK();
+      t.last[0] = seq;
     }
     t.seen = chunks;
     t.seen_durable = durable;

@@ -1,6 +1,6 @@
 // bindings/node/src/reader_binding.cpp — NativeReader: the durable entries of a
-// run folder (io/reader.h's LogReader) or a conversation folder
-// (io/conversation_reader.h), handed to JavaScript in batches of JSON lines.
+// run folder or a conversation folder (io/reader.h's LogReader), handed to
+// JavaScript in batches of JSON lines.
 //
 // Threads. The constructor and read() run on the JavaScript thread; the
 // reading itself runs on the libuv pool, one read() at a time per reader
@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "errors.h"
-#include "io/conversation_reader.h"
 #include "io/reader.h"
 #include "io/reader_follow.h"
 
@@ -28,7 +27,6 @@ struct ReadState {
   bool follow = false;
   std::string dir;
   runlog::io::ReadFilter filter;
-  std::uint64_t after = 0;  // conversations: the last seq served
   bool opened = false;
   runlog::io::LogReader reader;
   runlog::io::RunWatcher watcher;
@@ -48,7 +46,7 @@ class ReadJob : public Napi::AsyncWorker {
   Napi::Promise promise() const { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { status_ = state_->conversation ? read_conversation() : read_run(); }
+  void Execute() override { status_ = read_stream(); }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -73,8 +71,13 @@ class ReadJob : public Napi::AsyncWorker {
     return s.watcher.wait(wait_ms_, -1, &interrupted);
   }
 
-  runlog::Status read_run() {
+  // StreamChunk/lifecycle entries of a run, StoredChunks of a conversation.
+  runlog::Status read_stream() {
     ReadState& s = *state_;
+    if (!s.opened && s.conversation) {
+      RUNLOG_RETURN_IF_ERROR(s.reader.open(runlog::io::conversation_source(s.dir), s.filter));
+      s.opened = true;
+    }
     if (!s.opened) {
       std::vector<runlog::io::Source> sources;
       RUNLOG_RETURN_IF_ERROR(runlog::io::find_sources(s.dir).get(sources));
@@ -90,7 +93,8 @@ class ReadJob : public Napi::AsyncWorker {
       const runlog::io::Entry* e = nullptr;
       RUNLOG_RETURN_IF_ERROR(s.reader.next(&e));
       if (e != nullptr) {
-        runlog::io::append_jsonl(*e, s.reader.context(), &out_);
+        if (e->is_chunk()) runlog::io::append_stored(*e, &out_);
+        else runlog::io::append_jsonl(*e, s.reader.context(), &out_);
         if (++n >= kBatchEntries || out_.size() >= kBatchBytes) return runlog::Status::OK();
         continue;
       }
@@ -106,24 +110,6 @@ class ReadJob : public Napi::AsyncWorker {
       RUNLOG_RETURN_IF_ERROR(wait_for_change());
       waited = true;
       refreshed = false;
-    }
-    end_ = true;
-    return runlog::Status::OK();
-  }
-
-  runlog::Status read_conversation() {
-    ReadState& s = *state_;
-    for (int round = 0; round < 2; ++round) {
-      runlog::io::ConversationRead read;
-      RUNLOG_RETURN_IF_ERROR(runlog::io::read_conversation(s.dir, s.after).get(read));
-      for (const auto& e : read.entries) runlog::io::append_stored(e, &out_);
-      if (!read.entries.empty()) {
-        s.after = read.entries.back().seq;
-        return runlog::Status::OK();
-      }
-      if (!s.follow || !read.live) break;
-      if (round == 0) RUNLOG_RETURN_IF_ERROR(wait_for_change());
-      else return runlog::Status::OK();
     }
     end_ = true;
     return runlog::Status::OK();
@@ -152,8 +138,7 @@ class NativeReader : public Napi::ObjectWrap<NativeReader> {
     state_->conversation = info[0].As<Napi::String>().Utf8Value() == "conversation";
     state_->dir = info[1].As<Napi::String>().Utf8Value();
     if (!info[2].IsNumber() || info[2].As<Napi::Number>().DoubleValue() < 0) throw_invalid(env, "after must be a number >= 0", state_->dir);
-    state_->after = static_cast<std::uint64_t>(info[2].As<Napi::Number>().Int64Value());
-    state_->filter.after = state_->after;
+    state_->filter.after = static_cast<std::uint64_t>(info[2].As<Napi::Number>().Int64Value());
     if (info[3].IsString()) {
       const std::string ch = info[3].As<Napi::String>().Utf8Value();
       if (ch == "worker") state_->filter.channels = runlog::io::channel_bit(runlog::Channel::worker);
