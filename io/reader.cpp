@@ -237,18 +237,15 @@ struct LogReader::Impl {
       durable = std::move(f).value();
     }
     ctx.has_durable_file = true;
-    bool live = false;
-    RUNLOG_RETURN_IF_ERROR(durable->locked_by_other().get(live));
-    ctx.live = live;
-    char a[64], b[64];
+    // Two equal reads in a row (read_durable_mark: the one reader of the file
+    // and its lock): it is rewritten in place, one digit at a time.
     for (int attempt = 0;; ++attempt) {
-      std::size_t na = 0, nb = 0;
-      RUNLOG_RETURN_IF_ERROR(durable->pread(a, sizeof a, 0, &na));
-      RUNLOG_RETURN_IF_ERROR(durable->pread(b, sizeof b, 0, &nb));
-      // Empty: the writer has just made it (nothing is durable yet).
-      std::optional<std::uint64_t> v = na == 0 ? std::optional<std::uint64_t>(0) : parse_durable_seq(std::string_view(a, na));
-      if (na == nb && std::memcmp(a, b, na) == 0 && v) {
-        ctx.durable_seq = *v;
+      DurableMark a, b;
+      RUNLOG_RETURN_IF_ERROR(read_durable_mark(*durable).get(a));
+      RUNLOG_RETURN_IF_ERROR(read_durable_mark(*durable).get(b));
+      ctx.live = a.live;
+      if (a.text == b.text && a.seq) {
+        ctx.durable_seq = *a.seq;
         return Status::OK();
       }
       if (attempt >= 100) {
