@@ -298,7 +298,12 @@ TEST_F(ShipTest, SurvivesTwentySigkillsOfTheShipper) {
       continue;
     }
     shipper.Signal(SIGKILL);
-    EXPECT_EQ(shipper.Wait(10s), 128 + SIGKILL);
+    const int code = shipper.Wait(10s);
+    if (code == 0) {  // it ended on its own between the check and the kill
+      ++finished_early;
+      continue;
+    }
+    EXPECT_EQ(code, 128 + SIGKILL);
   }
   EXPECT_LE(finished_early, kills / 5) << "most kills must land while shipping";
   Child last(ShipArgs(), work_ + "/ship.log");
