@@ -13,7 +13,7 @@ if [ "${1:-}" = "--long" ]; then seconds=3600; shift; fi
 build=${1:-build-fuzz}
 command -v clang++ >/dev/null || { echo "run.sh: clang++ is missing (apt-get install clang)" >&2; exit 1; }
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUNLOG_WERROR=ON -DRUNLOG_FUZZ=ON \
-  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
   -DRUNLOG_BUILD_TESTS=OFF -DRUNLOG_BUILD_BENCH=OFF -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 targets=(line_reader replay_filter recovery_scanner json_escape id_validator)
 t=$(date +%s)
