@@ -27,15 +27,23 @@ skip_hint="install node and npm to build and test the Node package"
 . "$src/tests/contract/tsc_env.sh"
 skip_hint="install node and npm to build and test the Node package"
 
-# 1. The package, as a user would install it.
-mkdir -p "$pkg"
-(cd "$src/bindings/node" && tar --exclude=./node_modules --exclude=./build -cf - .) | (cd "$pkg" && tar -xf -)
-cd "$pkg"
-npm install --ignore-scripts --no-audit --no-fund --loglevel=error >&2 ||
-  skip "npm could not fetch node-addon-api and cmake-js (no network?)"
-if ! RUNLOG_SOURCE_DIR="$src" npm run install >&2; then
-  echo "node package FAILED to build" >&2
-  exit 1
+# 1. The package, as a user would install it. With RUNLOG_NODE_PREBUILT=1,
+#    PKG_DIR is a package folder that is already installed and built
+#    (tests/node/check_npm_install.sh hands over the one it installed, so the
+#    addon is built once per test run).
+if [ "${RUNLOG_NODE_PREBUILT:-0}" = 1 ]; then
+  [ -f "$pkg/build/Release/runlog.node" ] || { echo "RUNLOG_NODE_PREBUILT: no addon in $pkg" >&2; exit 1; }
+  cd "$pkg"
+else
+  mkdir -p "$pkg"
+  (cd "$src/bindings/node" && tar --exclude=./node_modules --exclude=./build -cf - .) | (cd "$pkg" && tar -xf -)
+  cd "$pkg"
+  npm install --ignore-scripts --no-audit --no-fund --loglevel=error >&2 ||
+    skip "npm could not fetch node-addon-api and cmake-js (no network?)"
+  if ! RUNLOG_SOURCE_DIR="$src" npm run install >&2; then
+    echo "node package FAILED to build" >&2
+    exit 1
+  fi
 fi
 
 # 2. Its tests.

@@ -11,7 +11,9 @@
 #      without LD_LIBRARY_PATH;
 #   4. the run it wrote, checked with the CLI: `runlog verify`, `runlog replay`
 #      byte for byte against the worker's own output, `runlog summary` says
-#      completed.
+#      completed;
+#   5. then tests/node/check_node.sh on that installed package: `npm test` and
+#      the tsc --strict checks of the public surface.
 #
 # Usage: check_npm_install.sh RUNLOG_CLI SOURCE_DIR WORK_DIR
 #   WORK_DIR  emptied first. The copy keeps the same path from run to run, so
@@ -91,3 +93,7 @@ cmp "$work/expected" "$work/replayed" || fail "the replayed stdout differs from 
 summary=$("$cli" summary "$run_dir") || fail "runlog summary $run_dir"
 echo "$summary" | grep -q 'completed' || { echo "$summary" >&2; fail "the run is not completed"; }
 echo "npm install <bindings/node> in an empty folder: built, the README snippet ran, its run verified, replayed byte for byte, completed"
+
+# 5. The package's own suite and type checks (tests/node/check_node.sh) on the
+#    package just installed: one build of the addon for both.
+RUNLOG_NODE_PREBUILT=1 sh "$src/tests/node/check_node.sh" "$cli" "$src" "$clone/bindings/node"
