@@ -352,6 +352,35 @@ class CountingFs final : public io::Fs {
 
 // On a run of some megabytes: the first entry after N is N+1 for N all over
 // the run, and finding it reads a small fraction of the files.
+// Opens `source` with `after` = N for N at both ends of 1..last, its middle and
+// 40 seeded places; the first entry must satisfy `check` (none past the end),
+// and each open may read under 512 KiB of a `total`-byte source (bisection
+// windows, the last linear read, one first read per file).
+template <class Check>
+void ForEachAfter(const io::Source& source, std::uint64_t last, std::uint64_t seed, std::uint64_t total, Check check) {
+  auto fs = std::make_shared<CountingFs>();
+  std::mt19937_64 rng(seed);
+  std::vector<std::uint64_t> ns = {1, 2, last - 2, last - 1, last, last + 1, last / 2};
+  for (int i = 0; i < 40; ++i) ns.push_back(1 + rng() % last);
+  for (std::uint64_t n : ns) {
+    fs->bytes = 0;
+    io::ReaderOptions o;
+    o.fs = fs;
+    io::LogReader reader(o);
+    io::ReadFilter f;
+    f.after = n;
+    ASSERT_TRUE(reader.open(source, f).ok());
+    const io::Entry* e = nullptr;
+    ASSERT_TRUE(reader.next(&e).ok());
+    if (n >= last) {
+      EXPECT_EQ(e, nullptr) << n;
+    } else {
+      check(n, e);
+    }
+    EXPECT_LT(fs->bytes.load(), 512u << 10) << "after " << n << " read " << fs->bytes.load() << " of " << total;
+  }
+}
+
 TEST_F(ReaderAfterTest, AfterFindsItsPlaceByBisection) {
   auto engine = OpenEngine(MakeOptions(Durability::none));
   runlog::Run run = OpenRun(*engine, "t", "big");
@@ -362,30 +391,11 @@ TEST_F(ReaderAfterTest, AfterFindsItsPlaceByBisection) {
   for (const char* f : kChannelFiles) total += ReadFile(dir + "/" + f)->size();
   ASSERT_GT(total, 8u << 20);
 
-  auto fs = std::make_shared<CountingFs>();
-  std::mt19937_64 rng(3);
-  std::vector<std::uint64_t> ns = {1, 2, 59998, 59999, 60000, 60001, 30000};
-  for (int i = 0; i < 40; ++i) ns.push_back(1 + rng() % 60000);
-  for (std::uint64_t n : ns) {
-    fs->bytes = 0;
-    io::ReaderOptions o;
-    o.fs = fs;
-    io::LogReader reader(o);
-    io::ReadFilter f;
-    f.after = n;
-    ASSERT_TRUE(reader.open(RunSource(dir), f).ok());
-    const io::Entry* e = nullptr;
-    ASSERT_TRUE(reader.next(&e).ok());
-    if (n >= 60000) {
-      EXPECT_EQ(e, nullptr) << n;
-    } else {
-      ASSERT_NE(e, nullptr) << n;
-      EXPECT_EQ(e->seq(), n + 1);
-      EXPECT_EQ(e->channel(), plan.channel[n]);
-    }
-    // Bisection windows, the last linear read, and one first read per file.
-    EXPECT_LT(fs->bytes.load(), 512u << 10) << "after " << n << " read " << fs->bytes.load() << " of " << total;
-  }
+  ForEachAfter(RunSource(dir), 60000, 3, total, [&](std::uint64_t n, const io::Entry* e) {
+    ASSERT_NE(e, nullptr) << n;
+    EXPECT_EQ(e->seq(), n + 1);
+    EXPECT_EQ(e->channel(), plan.channel[n]);
+  });
 }
 
 // A conversation is one more source kind: the first chunk after N is N+1
@@ -418,35 +428,17 @@ TEST_F(ReaderAfterTest, ConversationAfterFindsItsPlaceByBisection) {
   EXPECT_EQ(sources->front().kind, io::SourceKind::conversation);
   EXPECT_TRUE(io::is_conversation_dir(dir));
 
-  auto fs = std::make_shared<CountingFs>();
-  std::mt19937_64 rng(5);
-  std::vector<std::uint64_t> ns = {1, 2, kChunks - 2, kChunks - 1, kChunks, kChunks + 1, kChunks / 2};
-  for (int i = 0; i < 40; ++i) ns.push_back(1 + rng() % kChunks);
-  for (std::uint64_t n : ns) {
-    fs->bytes = 0;
-    io::ReaderOptions ro;
-    ro.fs = fs;
-    io::LogReader reader(ro);
-    io::ReadFilter f;
-    f.after = n;
-    ASSERT_TRUE(reader.open(io::conversation_source(dir), f).ok());
-    const io::Entry* e = nullptr;
-    ASSERT_TRUE(reader.next(&e).ok());
-    if (n >= kChunks) {
-      EXPECT_EQ(e, nullptr) << n;
-    } else {
-      ASSERT_NE(e, nullptr) << n;
-      EXPECT_EQ(e->seq(), n + 1);
-      ASSERT_TRUE(e->is_chunk());
-      EXPECT_EQ(e->role(), role_of(n + 1) == Role::user ? "user" : "assistant");
-      EXPECT_EQ(e->chunk(), chunk_of(n + 1));
-      std::string stored;
-      io::append_stored(*e, &stored);
-      EXPECT_EQ(stored, "{\"seq\":" + std::to_string(n + 1) + ",\"role\":\"" + std::string(e->role()) +
-                            "\",\"chunk\":" + chunk_of(n + 1) + "}\n");
-    }
-    EXPECT_LT(fs->bytes.load(), 512u << 10) << "after " << n << " read " << fs->bytes.load() << " of " << total;
-  }
+  ForEachAfter(io::conversation_source(dir), kChunks, 5, total, [&](std::uint64_t n, const io::Entry* e) {
+    ASSERT_NE(e, nullptr) << n;
+    EXPECT_EQ(e->seq(), n + 1);
+    ASSERT_TRUE(e->is_chunk());
+    EXPECT_EQ(e->role(), role_of(n + 1) == Role::user ? "user" : "assistant");
+    EXPECT_EQ(e->chunk(), chunk_of(n + 1));
+    std::string stored;
+    io::append_stored(*e, &stored);
+    EXPECT_EQ(stored, "{\"seq\":" + std::to_string(n + 1) + ",\"role\":\"" + std::string(e->role()) +
+                          "\",\"chunk\":" + chunk_of(n + 1) + "}\n");
+  });
   // Read whole, the chunks are 1..N in order and nothing is noted.
   io::LogReader reader;
   ASSERT_TRUE(reader.open(io::conversation_source(dir)).ok());
