@@ -7,11 +7,10 @@
 
 #include "core/ids.h"
 #include "io/recovery.h"
+#include "io/run_dir.h"
 
 namespace runlog::io {
 namespace {
-
-constexpr std::string_view kDurableFile = "durable.seq";
 
 // Tracks tool-calls and their results over the lines of chunks.jsonl.
 class ToolCalls {

@@ -31,7 +31,6 @@ inline constexpr std::size_t kPad = simdjson::SIMDJSON_PADDING;
 inline constexpr std::size_t kMaxLine = 0xFFFFFFF0u;      // offsets in the record index are 32-bit
 inline constexpr const char* kMetaFile = "meta.json";
 inline constexpr const char* kStateFile = "state.json";
-inline constexpr const char* kDurableFile = "durable.seq";
 inline constexpr const char* kChunksFile = "chunks.jsonl";
 
 // `,"crc":"` + 8 hex + `"}`: the end of an own line (without its '\n').

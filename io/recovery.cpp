@@ -16,10 +16,6 @@
 namespace runlog::io {
 namespace {
 
-std::string at(const File& f, std::uint64_t offset) {
-  return f.path() + ":" + std::to_string(offset) + ": ";
-}
-
 std::string_view base_name(std::string_view path) {
   std::size_t slash = path.rfind('/');
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
@@ -75,7 +71,7 @@ Result<RecoveryPlan> plan_recovery(std::span<File* const> files, std::uint64_t f
     for (std::size_t i = 0; i < files.size(); ++i) {
       if (!cur[i].has || cur[i].head.seq != expected) continue;
       if (found != files.size()) {
-        return Status::Corruption(at(*files[i], cur[i].head.offset) + "seq " + std::to_string(expected) +
+        return Status::Corruption(at_offset(*files[i], cur[i].head.offset) + "seq " + std::to_string(expected) +
                                   " repeats (also in " + files[found]->path() + " at offset " +
                                   std::to_string(cur[found].head.offset) + ")");
       }

@@ -29,7 +29,6 @@ namespace {
 
 constexpr std::string_view kMetaFile = "meta.json";
 constexpr std::string_view kStateFile = "state.json";
-constexpr std::string_view kDurableFile = "durable.seq";
 constexpr std::string_view kCheckpointsDir = "checkpoints";
 constexpr std::string_view kArtifactsDir = "artifacts";
 constexpr std::size_t kDurableSeqBytes = 21;

@@ -25,6 +25,9 @@
 
 namespace runlog::io {
 
+/// The durable watermark's file in a run or conversation folder (SPEC "Layout").
+inline constexpr std::string_view kDurableFile = "durable.seq";
+
 struct LayoutOptions {
   mode_t dir_mode = 0700;   ///< new folders (logs carry secrets)
   mode_t file_mode = 0600;  ///< new files

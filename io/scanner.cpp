@@ -136,11 +136,11 @@ class LineValidator {
 
 constexpr const char* kNoNewline = "no final newline";
 
-std::string at(const File& f, std::uint64_t offset) {
+}  // namespace
+
+std::string at_offset(const File& f, std::uint64_t offset) {
   return f.path() + ":" + std::to_string(offset) + ": ";
 }
-
-}  // namespace
 
 
 bool has_own_suffix_shape(std::string_view line) noexcept {
@@ -398,12 +398,12 @@ Status ChannelScanner::next(ScannedRecord* rec, bool* have) {
     }
     if (s.damaged) {
       if (s.reporter) s.reporter->damage(s.file, ScanDamage{s.damage_at, later.offset - s.damage_at, s.damage_what, true});
-      return Status::Corruption(at(s.file, s.damage_at) + s.damage_what + ", with valid records after it (seq " +
+      return Status::Corruption(at_offset(s.file, s.damage_at) + s.damage_what + ", with valid records after it (seq " +
                                 std::to_string(later.seq) + " at offset " + std::to_string(later.offset) + ")");
     }
     if (ln.verdict.seq <= s.last_seq) {
       const char* how = ln.verdict.seq == s.last_seq ? " repeats" : " after seq ";
-      std::string msg = at(s.file, ln.offset) + "seq " + std::to_string(ln.verdict.seq) + how;
+      std::string msg = at_offset(s.file, ln.offset) + "seq " + std::to_string(ln.verdict.seq) + how;
       if (ln.verdict.seq != s.last_seq) msg += std::to_string(s.last_seq);
       msg += " (the record before it is at offset " + std::to_string(s.last_offset) +
              "; seqs must increase within a file)";

@@ -78,6 +78,9 @@ LineVerdict check_line(std::string_view line) noexcept;
 /// check_line; a flipped bit cannot make it foreign.
 bool has_own_suffix_shape(std::string_view line) noexcept;
 
+/// "path:offset: ", how a message names a place in a file.
+std::string at_offset(const File& f, std::uint64_t offset);
+
 /// The rule for a line written by another implementation of the contract
 /// (SPEC "Logs written by other implementations"): without runlog's crc
 /// suffix shape, one JSON object (any key order, any whitespace, "\r\n"

@@ -53,7 +53,6 @@ constexpr std::string_view kRepairHint = "run `runlog verify --repair`";
 
 constexpr std::string_view kMetaFile = "meta.json";
 constexpr std::string_view kStateFile = "state.json";
-constexpr std::string_view kDurableFile = "durable.seq";
 constexpr std::string_view kChunksFile = "chunks.jsonl";
 
 // What a file's lines must be.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh [--long] [BUILD_DIR] — builds the libFuzzer targets with
-# clang (RUNLOG_FUZZ=ON: ASan+UBSan), replays every kept corpus input, then
+# clang (RUNLOG_FUZZ=ON: ASan+UBSan; BUILD_DIR may be such a build with the
+# tests, as .ci/run's), replays every kept corpus input, then
 # fuzzes each target for a bounded time: 30 s each by default (FUZZ_SECONDS),
 # one hour each with --long. New inputs go to BUILD_DIR/fuzz-corpus/<target>/
 # (the kept corpus in tests/fuzz/corpus/ is only read); a crash, leak or UB
@@ -12,9 +13,14 @@ seconds=${FUZZ_SECONDS:-30}
 if [ "${1:-}" = "--long" ]; then seconds=3600; shift; fi
 build=${1:-build-fuzz}
 command -v clang++ >/dev/null || { echo "run.sh: clang++ is missing (apt-get install clang)" >&2; exit 1; }
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUNLOG_WERROR=ON -DRUNLOG_FUZZ=ON \
-  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
-  -DRUNLOG_BUILD_TESTS=OFF -DRUNLOG_BUILD_BENCH=OFF -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+# A build folder that is a fuzz build already (the ASan+UBSan build of .ci/run,
+# which also runs the tests) is used as it is; otherwise a fuzz build of the
+# libraries and the targets only.
+if ! grep -q '^RUNLOG_FUZZ:BOOL=ON$' "$build/CMakeCache.txt" 2>/dev/null; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUNLOG_WERROR=ON -DRUNLOG_FUZZ=ON \
+    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+    -DRUNLOG_BUILD_TESTS=OFF -DRUNLOG_BUILD_BENCH=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+fi
 targets=(line_reader replay_filter recovery_scanner json_escape id_validator)
 t=$(date +%s)
 cmake --build "$build" -j"${RUNLOG_JOBS:-2}" --target "${targets[@]/#/fuzz_}"

@@ -121,7 +121,7 @@ std::uint64_t SeedFromEnv(std::uint64_t fallback);
 /// An integer size from the environment variable `name`, else `fallback`
 /// (`long_value` when RUNLOG_LONG=1).
 std::uint64_t SizeFromEnv(const char* name, std::uint64_t fallback, std::uint64_t long_value);
-/// Whether this build runs under a sanitizer (RUNLOG_SANITIZED defined by CMake).
+/// Whether this build runs under ASan or TSan (from the compiler's own macros).
 bool UnderSanitizer();
 
 }  // namespace runlog::testing
