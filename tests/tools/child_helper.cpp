@@ -133,8 +133,15 @@ int main(int argc, char** argv) {
       struct sigaction sa {};
       sa.sa_handler = on_term;
       ::sigaction(SIGTERM, &sa, nullptr);
+      // SIGTERM stays blocked except inside sigsuspend: a SIGTERM between the
+      // test of g_term and a pause() would leave the helper waiting forever.
+      sigset_t term, before;
+      sigemptyset(&term);
+      sigaddset(&term, SIGTERM);
+      ::sigprocmask(SIG_BLOCK, &term, &before);
       write_all(1, "ready\n");
-      while (!g_term) ::pause();
+      while (!g_term) ::sigsuspend(&before);
+      ::sigprocmask(SIG_SETMASK, &before, nullptr);
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       write_all(1, "bye after SIGTERM\n");
     } else if (s == "ignore-int") {
