@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <thread>
@@ -26,7 +27,9 @@ struct NatsLink::Shared {
   LinkFailure failure = LinkFailure::none;
   std::string failure_text;
   std::unordered_map<std::string, std::uint64_t> failed_min;  // subject -> lowest failed Runlog-Seq
+  std::vector<std::pair<std::string, std::uint64_t>> failed;  // every failed (subject, Runlog-Seq)
   bool out_of_order = false;
+  std::uint64_t out_of_order_at = 0;  // the highest stream seq of a message stored after a failure
   bool closed = false;  // the connection's last callback (closed) has run
   std::atomic<std::uint64_t> acked{0};
   std::atomic<std::uint64_t> duplicates{0};
@@ -75,11 +78,15 @@ void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure)
         // marker stored after a failure of any of the run's records.
         const std::string subject = natsMsg_GetSubject(msg);
         auto it = sh->failed_min.find(subject);
-        if (it != sh->failed_min.end() && seq_of(msg) > it->second) sh->out_of_order = true;
+        bool later = it != sh->failed_min.end() && seq_of(msg) > it->second;
         if (subject.size() > 4 && subject.compare(subject.size() - 4, 4, ".end") == 0) {
           const std::string run = subject.substr(0, subject.size() - 3);
           for (const auto& [failed, seq] : sh->failed_min)
-            if (failed.compare(0, run.size(), run) == 0) sh->out_of_order = true;
+            if (failed.compare(0, run.size(), run) == 0) later = true;
+        }
+        if (later) {
+          sh->out_of_order = true;
+          sh->out_of_order_at = std::max(sh->out_of_order_at, pa->Sequence);
         }
       }
     } else {
@@ -92,6 +99,7 @@ void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure)
       if (msg != nullptr) {
         auto [it, fresh] = sh->failed_min.try_emplace(natsMsg_GetSubject(msg), seq_of(msg));
         if (!fresh) it->second = std::min(it->second, seq_of(msg));
+        sh->failed.emplace_back(natsMsg_GetSubject(msg), seq_of(msg));
       }
       sh->stop(kind, std::move(text));
     }
@@ -317,6 +325,9 @@ Status NatsLink::drain() {
   Status result;
   last_failure_ = sh.failure;
   out_of_order_ = sh.out_of_order;
+  out_of_order_at_ = sh.out_of_order_at;
+  failed_.swap(sh.failed);
+  sh.failed.clear();
   if (sh.failure != LinkFailure::none) {
     const char* kind = sh.failure == LinkFailure::stream_full   ? "stream full"
                        : sh.failure == LinkFailure::timeout      ? "ack timeout"
@@ -329,7 +340,51 @@ Status NatsLink::drain() {
   sh.failure_text.clear();
   sh.failed_min.clear();
   sh.out_of_order = false;
+  sh.out_of_order_at = 0;
   return result;
+}
+
+Status NatsLink::find_holes(std::vector<std::string>* holes) {
+  holes->clear();
+  // The failed records not yet found, by subject.
+  std::unordered_map<std::string, std::vector<std::uint64_t>> missing;
+  for (const auto& [subject, seq] : failed_) missing[subject].push_back(seq);
+  std::size_t open = failed_.size();
+  // A failed record that was stored after all was sent before the stored
+  // message that revealed the failure, with at most `window` publishes
+  // outstanding at once: it lies at most about two windows below it.
+  const std::uint64_t span = 2 * static_cast<std::uint64_t>(options_.window) + 16;
+  const std::uint64_t lowest = out_of_order_at_ > span ? out_of_order_at_ - span : 1;
+  for (std::uint64_t at = out_of_order_at_; at >= lowest && at > 0 && open > 0; --at) {
+    natsMsg* msg = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetMsg(&msg, js_, options_.stream.c_str(), at, nullptr, &jerr);
+    if (s == NATS_NOT_FOUND) continue;  // deleted, or never stored
+    if (s != NATS_OK)
+      return Status(Errc::io_error, 0, nats_error(s, fmt::format("message {} of stream {}", at, options_.stream)));
+    auto it = missing.find(natsMsg_GetSubject(msg));
+    const std::uint64_t seq = seq_of(msg);
+    natsMsg_Destroy(msg);
+    if (it == missing.end()) continue;
+    // Walking down a subject: a failed seq is found, or passed (a lower seq
+    // of the subject came first: it was never stored).
+    std::vector<std::uint64_t>& want = it->second;
+    for (auto w = want.begin(); w != want.end();) {
+      if (*w == seq) {
+        w = want.erase(w);
+        --open;
+      } else if (seq < *w) {
+        holes->push_back(fmt::format("{} seq {}", it->first, *w));
+        w = want.erase(w);
+        --open;
+      } else {
+        ++w;
+      }
+    }
+  }
+  for (const auto& [subject, seqs] : missing)
+    for (std::uint64_t seq : seqs) holes->push_back(fmt::format("{} seq {}", subject, seq));
+  return Status::OK();
 }
 
 std::uint64_t NatsLink::acked() const noexcept { return shared_->acked.load(std::memory_order_relaxed); }

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "runlog/status.h"
@@ -94,6 +95,12 @@ class NatsLink {
   /// A message of a subject was stored after an earlier one of the same
   /// subject failed (found at drain()): the stream holds a hole there.
   bool out_of_order() const noexcept { return out_of_order_; }
+  /// After drain() found out_of_order(): whether each record that failed was
+  /// stored after all (its ack was lost, as when a stream leader dies with
+  /// acks in flight) or is missing. Reads the stream back from the message
+  /// that revealed it (at most about two windows of messages, one request
+  /// each). `holes` gets "subject seq N" for each missing one: empty, no hole.
+  Status find_holes(std::vector<std::string>* holes);
 
   std::uint64_t acked() const noexcept;  ///< messages acknowledged (new or duplicate) so far
   std::uint64_t duplicates() const noexcept;  ///< of which the server said were duplicates
@@ -113,6 +120,8 @@ class NatsLink {
   std::unique_ptr<Shared> shared_;
   LinkFailure last_failure_ = LinkFailure::none;
   bool out_of_order_ = false;
+  std::uint64_t out_of_order_at_ = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> failed_;  // of the last drain()
 };
 
 /// "nats: <text> (<status>)" for an error of the client library.
