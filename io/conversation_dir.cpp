@@ -90,7 +90,7 @@ Result<RecoveredConversation> open_conversation_dir(Dir& root, std::string_view 
   std::size_t got = 0;
   RUNLOG_RETURN_IF_ERROR(f.durable_seq->pread(buf, sizeof buf, 0, &got));
   if (parse_durable_seq(std::string_view(buf, got)) != n) {
-    RUNLOG_RETURN_IF_ERROR(write_durable_seq(*f.durable_seq, n));
+    RUNLOG_RETURN_IF_ERROR(write_durable_seq(*f.durable_seq, n, &f.durable_written));
     if (got > 21) RUNLOG_RETURN_IF_ERROR(f.durable_seq->truncate(21));
   }
   out.last_seq = n;

@@ -24,7 +24,9 @@ class FileRunStorage final : public detail::RunStorage {
   }
   Status sync(Channel ch) override { return files_.channel[static_cast<int>(ch)]->datasync(); }
   Status write_state(const RunStateSnapshot& state) override { return io::write_state(*files_.dir, state, layout_); }
-  Status write_durable(std::uint64_t seq) override { return write_durable_seq(*files_.durable_seq, seq); }
+  Status write_durable(std::uint64_t seq) override {
+    return write_durable_seq(*files_.durable_seq, seq, &files_.durable_written);
+  }
   Status make_checkpoint(std::uint64_t n) override { return create_checkpoint_dir(*files_.dir, n, layout_); }
   void close_files() override { files_.evict(); }
   void release() override { files_.close(); }
@@ -53,7 +55,9 @@ class FileConversationStorage final : public detail::RunStorage {
   }
   Status sync(Channel ch) override { return files_.channel[static_cast<int>(ch)]->datasync(); }
   Status write_state(const RunStateSnapshot&) override { return Status::OK(); }
-  Status write_durable(std::uint64_t seq) override { return write_durable_seq(*files_.durable_seq, seq); }
+  Status write_durable(std::uint64_t seq) override {
+    return write_durable_seq(*files_.durable_seq, seq, &files_.durable_written);
+  }
   Status make_checkpoint(std::uint64_t) override { return Status::Invalid("a conversation has no checkpoints"); }
   void close_files() override { files_.evict(); }
   void release() override { files_.close(); }

@@ -16,6 +16,7 @@
 
 #include <simdjson.h>
 
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -292,24 +293,43 @@ Status write_state(Dir& run_dir, const RunStateSnapshot& state, const LayoutOpti
 // value (the new value is larger; equal high digits give the new value, a
 // smaller high digit gives less than the new value). A file that holds no
 // value yet gets one whole write: torn, it holds no value either.
-Status write_durable_seq(File& durable_seq, std::uint64_t seq) {
-  char buf[kDurableSeqBytes];
+namespace {
+void format_durable_seq(std::uint64_t seq, char (&buf)[kDurableSeqBytes]) {
   for (int i = 19; i >= 0; --i) {
     buf[i] = static_cast<char>('0' + seq % 10);
     seq /= 10;
   }
   buf[20] = '\n';
+}
+}  // namespace
+
+Status write_durable_seq(File& durable_seq, std::uint64_t seq, std::uint64_t* written) {
+  char buf[kDurableSeqBytes];
+  format_durable_seq(seq, buf);
   char old[kDurableSeqBytes + 1];
   std::size_t got = 0;
-  RUNLOG_RETURN_IF_ERROR(durable_seq.pread(old, sizeof old, 0, &got));
+  const bool known = written != nullptr && *written != kDurableUnknown;
+  if (known) {
+    char last[kDurableSeqBytes];
+    format_durable_seq(*written, last);
+    std::memcpy(old, last, sizeof last);
+    got = sizeof last;
+    *written = kDurableUnknown;  // until every write below succeeded
+  } else {
+    RUNLOG_RETURN_IF_ERROR(durable_seq.pread(old, sizeof old, 0, &got));
+  }
   // Not a value yet (just made, or garbage): one write, so that a killed
   // process leaves the old bytes or the new ones, never a half-made file.
-  if (!parse_durable_seq(std::string_view(old, got))) return durable_seq.pwrite(buf, sizeof buf, 0);
-  for (int i = static_cast<int>(kDurableSeqBytes) - 1; i >= 0; --i) {
-    const auto at = static_cast<std::size_t>(i);
-    if (at < got && old[at] == buf[at]) continue;
-    RUNLOG_RETURN_IF_ERROR(durable_seq.pwrite(buf + at, 1, at));
+  if (!known && !parse_durable_seq(std::string_view(old, got))) {
+    RUNLOG_RETURN_IF_ERROR(durable_seq.pwrite(buf, sizeof buf, 0));
+  } else {
+    for (int i = static_cast<int>(kDurableSeqBytes) - 1; i >= 0; --i) {
+      const auto at = static_cast<std::size_t>(i);
+      if (at < got && old[at] == buf[at]) continue;
+      RUNLOG_RETURN_IF_ERROR(durable_seq.pwrite(buf + at, 1, at));
+    }
   }
+  if (written != nullptr) *written = seq;
   return Status::OK();
 }
 
@@ -493,7 +513,7 @@ Result<RecoveredRun> open_run_dir(Dir& runs_root, const RunMetadata& meta, const
   std::string durable;
   RUNLOG_RETURN_IF_ERROR(read_small(*f.durable_seq, 64).get(durable));
   if (parse_durable_seq(durable) != n) {
-    RUNLOG_RETURN_IF_ERROR(write_durable_seq(*f.durable_seq, n));
+    RUNLOG_RETURN_IF_ERROR(write_durable_seq(*f.durable_seq, n, &f.durable_written));
     if (durable.size() > kDurableSeqBytes) RUNLOG_RETURN_IF_ERROR(f.durable_seq->truncate(kDurableSeqBytes));
   }
 

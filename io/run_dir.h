@@ -27,6 +27,8 @@ namespace runlog::io {
 
 /// The durable watermark's file in a run or conversation folder (SPEC "Layout").
 inline constexpr std::string_view kDurableFile = "durable.seq";
+/// RunFiles::durable_written when durable.seq's content is not known.
+inline constexpr std::uint64_t kDurableUnknown = UINT64_MAX;
 
 struct LayoutOptions {
   mode_t dir_mode = 0700;   ///< new folders (logs carry secrets)
@@ -40,6 +42,9 @@ struct RunFiles {
   std::unique_ptr<Dir> dir;                              ///< the run folder
   std::array<std::unique_ptr<File>, kRunChannels> channel;  ///< indexed by Channel
   std::unique_ptr<File> durable_seq;                     ///< durable.seq, locked
+  /// What this writer last wrote to durable.seq (kDurableUnknown: read it
+  /// first), so that each rewrite need not read the file back.
+  std::uint64_t durable_written = kDurableUnknown;
   /// Closes everything (drops the descriptors and the lock).
   void close() { *this = RunFiles{}; }
   /// Closes the folder and the channel files; durable.seq and its lock stay.
@@ -109,7 +114,10 @@ Status lock_writer(File& durable_seq, std::string_view what);
 Status write_state(Dir& run_dir, const RunStateSnapshot& state, const LayoutOptions& opts);
 
 /// Rewrites durable.seq in place: 20 zero-padded decimal digits and '\n'. No sync.
-Status write_durable_seq(File& durable_seq, std::uint64_t seq);
+/// `written`, when given, holds what the caller last wrote there (or
+/// kDurableUnknown: the file is read first) and is updated: a writer that
+/// holds the lock skips reading the file back each time.
+Status write_durable_seq(File& durable_seq, std::uint64_t seq, std::uint64_t* written = nullptr);
 /// Parses durable.seq content; nullopt when malformed.
 std::optional<std::uint64_t> parse_durable_seq(std::string_view content);
 

@@ -239,6 +239,28 @@ TEST_F(RunDirTest, DurableSeqFormatAndParse) {
   EXPECT_EQ(ReadFile(Run("durable.seq")), "00000000000000000009\n");
 }
 
+// The writer remembers what it wrote (RunFiles::durable_written) instead of
+// reading durable.seq back before each rewrite: the bytes are the same as
+// with a read, only the changed digits are written, and an unknown value
+// (kDurableUnknown) is read first.
+TEST_F(RunDirTest, DurableSeqRewrittenFromWhatTheWriterRemembers) {
+  RecoveredRun r;
+  ASSERT_TRUE(Open().get(r).ok());
+  EXPECT_EQ(files_.durable_written, 0u) << "recovery wrote 0 and remembers it";
+  std::uint64_t written = files_.durable_written;
+  for (std::uint64_t seq : {9u, 10u, 99u, 100u, 1234567u, 1234599u, 1234600u}) {
+    ASSERT_TRUE(write_durable_seq(*files_.durable_seq, seq, &written).ok());
+    EXPECT_EQ(written, seq);
+    EXPECT_EQ(parse_durable_seq(ReadFile(Run("durable.seq"))), seq);
+  }
+  // Unknown: the file is read first, and garbage is replaced whole.
+  WriteFile(Run("durable.seq"), "garbage\n");
+  written = kDurableUnknown;
+  ASSERT_TRUE(write_durable_seq(*files_.durable_seq, 1234601, &written).ok());
+  EXPECT_EQ(ReadFile(Run("durable.seq")), "00000000000001234601\n");
+  EXPECT_EQ(written, 1234601u);
+}
+
 TEST_F(RunDirTest, GarbageDurableSeqIsRewrittenOnOpen) {
   RecoveredRun r;
   ASSERT_TRUE(Open().get(r).ok());
