@@ -29,7 +29,6 @@ struct NatsLink::Shared {
   std::unordered_map<std::string, std::uint64_t> failed_min;  // subject -> lowest failed Runlog-Seq
   std::vector<std::pair<std::string, std::uint64_t>> failed;  // every failed (subject, Runlog-Seq)
   bool out_of_order = false;
-  std::uint64_t out_of_order_at = 0;  // the highest stream seq of a message stored after a failure
   bool closed = false;  // the connection's last callback (closed) has run
   std::atomic<std::uint64_t> acked{0};
   std::atomic<std::uint64_t> duplicates{0};
@@ -78,15 +77,11 @@ void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure)
         // marker stored after a failure of any of the run's records.
         const std::string subject = natsMsg_GetSubject(msg);
         auto it = sh->failed_min.find(subject);
-        bool later = it != sh->failed_min.end() && seq_of(msg) > it->second;
+        if (it != sh->failed_min.end() && seq_of(msg) > it->second) sh->out_of_order = true;
         if (subject.size() > 4 && subject.compare(subject.size() - 4, 4, ".end") == 0) {
           const std::string run = subject.substr(0, subject.size() - 3);
           for (const auto& [failed, seq] : sh->failed_min)
-            if (failed.compare(0, run.size(), run) == 0) later = true;
-        }
-        if (later) {
-          sh->out_of_order = true;
-          sh->out_of_order_at = std::max(sh->out_of_order_at, pa->Sequence);
+            if (failed.compare(0, run.size(), run) == 0) sh->out_of_order = true;
         }
       }
     } else {
@@ -244,26 +239,12 @@ Status NatsLink::ensure_stream() {
 }
 
 Status NatsLink::last_seq(const std::string& subject, std::uint64_t* seq, bool* present) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.ready_wait_ms);
-  for (;;) {
-    natsMsg* msg = nullptr;
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus s = js_GetLastMsg(&msg, js_, options_.stream.c_str(), subject.c_str(), nullptr, &jerr);
-    if (s == NATS_OK) {
-      *seq = seq_of(msg);
-      natsMsg_Destroy(msg);
-      if (present) *present = true;
-      return Status::OK();
-    }
-    if (s == NATS_NOT_FOUND && jerr == JSNoMessageFoundErr) {
-      *seq = 0;
-      if (present) *present = false;
-      return Status::OK();
-    }
-    if (!transient(s, jerr) || Clock::now() >= deadline)
-      return Status(Errc::io_error, 0, nats_error(s, fmt::format("last message on {} in stream {}", subject, options_.stream)));
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  natsMsg* msg = nullptr;
+  RUNLOG_RETURN_IF_ERROR(get_last(subject, &msg));
+  *seq = msg != nullptr ? seq_of(msg) : 0;
+  if (present) *present = msg != nullptr;
+  if (msg != nullptr) natsMsg_Destroy(msg);
+  return Status::OK();
 }
 
 bool NatsLink::publish(const std::string& subject, std::string_view msg_id, std::uint64_t seq, std::string_view data) {
@@ -317,15 +298,21 @@ Status NatsLink::drain() {
     // The library never settled them: take them back; they count as failed.
     lk.unlock();
     natsMsgList pending{};
-    if (js_PublishAsyncGetPendingList(&pending, js_) == NATS_OK) natsMsgList_Destroy(&pending);
+    std::vector<std::pair<std::string, std::uint64_t>> unsettled;
+    if (js_PublishAsyncGetPendingList(&pending, js_) == NATS_OK) {
+      for (int i = 0; i < pending.Count; ++i)
+        if (pending.Msgs[i] != nullptr) unsettled.emplace_back(natsMsg_GetSubject(pending.Msgs[i]), seq_of(pending.Msgs[i]));
+      natsMsgList_Destroy(&pending);
+    }
     lk.lock();
+    // Their fate is unknown: find_holes() treats them as failed.
+    sh.failed.insert(sh.failed.end(), unsettled.begin(), unsettled.end());
     sh.outstanding = 0;
     sh.stop(LinkFailure::timeout, "acks never came");
   }
   Status result;
   last_failure_ = sh.failure;
   out_of_order_ = sh.out_of_order;
-  out_of_order_at_ = sh.out_of_order_at;
   failed_.swap(sh.failed);
   sh.failed.clear();
   if (sh.failure != LinkFailure::none) {
@@ -340,51 +327,82 @@ Status NatsLink::drain() {
   sh.failure_text.clear();
   sh.failed_min.clear();
   sh.out_of_order = false;
-  sh.out_of_order_at = 0;
   return result;
 }
 
 Status NatsLink::find_holes(std::vector<std::string>* holes) {
   holes->clear();
-  // The failed records not yet found, by subject.
-  std::unordered_map<std::string, std::vector<std::uint64_t>> missing;
-  for (const auto& [subject, seq] : failed_) missing[subject].push_back(seq);
-  std::size_t open = failed_.size();
-  // A failed record that was stored after all was sent before the stored
-  // message that revealed the failure, with at most `window` publishes
-  // outstanding at once: it lies at most about two windows below it.
+  std::unordered_map<std::string, std::vector<std::uint64_t>> by_subject;
+  for (const auto& [subject, seq] : failed_) by_subject[subject].push_back(seq);
+  // A failed record that was stored after all was sent before the later
+  // stored one, with at most `window` publishes outstanding at once: it lies
+  // at most about two windows of stream messages below it.
   const std::uint64_t span = 2 * static_cast<std::uint64_t>(options_.window) + 16;
-  const std::uint64_t lowest = out_of_order_at_ > span ? out_of_order_at_ - span : 1;
-  for (std::uint64_t at = out_of_order_at_; at >= lowest && at > 0 && open > 0; --at) {
-    natsMsg* msg = nullptr;
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus s = js_GetMsg(&msg, js_, options_.stream.c_str(), at, nullptr, &jerr);
-    if (s == NATS_NOT_FOUND) continue;  // deleted, or never stored
-    if (s != NATS_OK)
-      return Status(Errc::io_error, 0, nats_error(s, fmt::format("message {} of stream {}", at, options_.stream)));
-    auto it = missing.find(natsMsg_GetSubject(msg));
-    const std::uint64_t seq = seq_of(msg);
-    natsMsg_Destroy(msg);
-    if (it == missing.end()) continue;
-    // Walking down a subject: a failed seq is found, or passed (a lower seq
-    // of the subject came first: it was never stored).
-    std::vector<std::uint64_t>& want = it->second;
-    for (auto w = want.begin(); w != want.end();) {
-      if (*w == seq) {
-        w = want.erase(w);
-        --open;
-      } else if (seq < *w) {
-        holes->push_back(fmt::format("{} seq {}", it->first, *w));
-        w = want.erase(w);
-        --open;
-      } else {
-        ++w;
-      }
+  for (auto& [subject, seqs] : by_subject) {
+    std::sort(seqs.begin(), seqs.end());
+    seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+    natsMsg* last = nullptr;
+    std::uint64_t last_seq = 0, last_at = 0;
+    RUNLOG_RETURN_IF_ERROR(get_last(subject, &last));
+    if (last != nullptr) {
+      last_seq = seq_of(last);
+      last_at = natsMsg_GetSequence(last);
+      natsMsg_Destroy(last);
     }
+    // Failed seqs above the subject's last stored one are simply not there:
+    // the resync sends them again, unless the run's end marker was stored
+    // (the resync then takes the run as shipped).
+    std::vector<std::uint64_t> want;
+    bool end_stored = false;
+    const bool is_end = subject.size() > 4 && subject.compare(subject.size() - 4, 4, ".end") == 0;
+    if (subject.rfind("runlog.run.", 0) == 0 && !is_end) {
+      natsMsg* end = nullptr;
+      RUNLOG_RETURN_IF_ERROR(get_last(subject.substr(0, subject.rfind('.') + 1) + "end", &end));
+      end_stored = end != nullptr;
+      if (end) natsMsg_Destroy(end);
+    }
+    for (std::uint64_t k : seqs) {
+      if (k < last_seq) want.push_back(k);
+      else if (k > last_seq && end_stored) holes->push_back(fmt::format("{} seq {}", subject, k));
+    }
+    // Walk the stream down from the subject's last message: each wanted seq
+    // is found, or passed (a lower seq of the subject comes first).
+    const std::uint64_t lowest = last_at > span ? last_at - span : 1;
+    for (std::uint64_t at = last_at; at >= lowest && at > 0 && !want.empty(); --at) {
+      natsMsg* msg = nullptr;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      natsStatus s = js_GetMsg(&msg, js_, options_.stream.c_str(), at, nullptr, &jerr);
+      if (s == NATS_NOT_FOUND) continue;  // deleted
+      if (s != NATS_OK)
+        return Status(Errc::io_error, 0, nats_error(s, fmt::format("message {} of stream {}", at, options_.stream)));
+      const bool same = subject == natsMsg_GetSubject(msg);
+      const std::uint64_t seq = seq_of(msg);
+      natsMsg_Destroy(msg);
+      if (!same) continue;
+      while (!want.empty() && want.back() > seq) {  // passed: never stored
+        holes->push_back(fmt::format("{} seq {}", subject, want.back()));
+        want.pop_back();
+      }
+      if (!want.empty() && want.back() == seq) want.pop_back();
+    }
+    for (std::uint64_t k : want) holes->push_back(fmt::format("{} seq {}", subject, k));
   }
-  for (const auto& [subject, seqs] : missing)
-    for (std::uint64_t seq : seqs) holes->push_back(fmt::format("{} seq {}", subject, seq));
   return Status::OK();
+}
+
+Status NatsLink::get_last(const std::string& subject, natsMsg** msg) {
+  *msg = nullptr;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.ready_wait_ms);
+  for (;;) {
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetLastMsg(msg, js_, options_.stream.c_str(), subject.c_str(), nullptr, &jerr);
+    if (s == NATS_OK) return Status::OK();
+    *msg = nullptr;
+    if (s == NATS_NOT_FOUND && jerr == JSNoMessageFoundErr) return Status::OK();
+    if (!transient(s, jerr) || Clock::now() >= deadline)
+      return Status(Errc::io_error, 0, nats_error(s, fmt::format("last message on {} in stream {}", subject, options_.stream)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 std::uint64_t NatsLink::acked() const noexcept { return shared_->acked.load(std::memory_order_relaxed); }

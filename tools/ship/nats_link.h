@@ -95,11 +95,14 @@ class NatsLink {
   /// A message of a subject was stored after an earlier one of the same
   /// subject failed (found at drain()): the stream holds a hole there.
   bool out_of_order() const noexcept { return out_of_order_; }
-  /// After drain() found out_of_order(): whether each record that failed was
-  /// stored after all (its ack was lost, as when a stream leader dies with
-  /// acks in flight) or is missing. Reads the stream back from the message
-  /// that revealed it (at most about two windows of messages, one request
-  /// each). `holes` gets "subject seq N" for each missing one: empty, no hole.
+  /// After a failed drain(), before resuming from each subject's last
+  /// message: whether a record that failed (or whose ack never came) is
+  /// missing while a later record of its subject, or its run's end marker,
+  /// is stored: resuming would skip it for ever. A failed record can have
+  /// been stored after all (its ack lost, as when a stream leader dies with
+  /// acks in flight): the stream is read back from the subject's last
+  /// message (at most about two windows of messages, one request each).
+  /// `holes` gets "subject seq N" for each hole: empty, none.
   Status find_holes(std::vector<std::string>* holes);
 
   std::uint64_t acked() const noexcept;  ///< messages acknowledged (new or duplicate) so far
@@ -120,8 +123,9 @@ class NatsLink {
   std::unique_ptr<Shared> shared_;
   LinkFailure last_failure_ = LinkFailure::none;
   bool out_of_order_ = false;
-  std::uint64_t out_of_order_at_ = 0;
   std::vector<std::pair<std::string, std::uint64_t>> failed_;  // of the last drain()
+  /// The last message on `subject` (*msg null: none), retried while JetStream elects.
+  Status get_last(const std::string& subject, natsMsg** msg);
 };
 
 /// "nats: <text> (<status>)" for an error of the client library.

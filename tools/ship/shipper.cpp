@@ -337,25 +337,25 @@ Status ship(const ShipOptions& options, volatile std::sig_atomic_t* stop, ShipSt
     stats->duplicates = link->duplicates();
     if (!drained.ok()) {
       ++stats->resyncs;
-      if (link->out_of_order()) {
-        // A later record of a subject was stored after an earlier one failed:
-        // resuming from the last message would skip the failed one, unless
-        // it was stored after all (only its ack was lost). The stream says.
-        std::vector<std::string> holes;
-        if (Status st = link->find_holes(&holes); !st.ok()) {
-          result = Status(Errc::io_error, 0, fmt::format("after {}: cannot read the stream back: {}", drained.message(), st.message()));
-          break;
-        }
-        if (!holes.empty()) {
-          result = Status(Errc::corruption, 0,
-                          fmt::format("out of order: a record was stored after an earlier one of its subject failed ({}); "
-                                      "the stream holds a hole at {}",
-                                      drained.message(), fmt::join(holes, ", ")));
-          break;
-        }
-        fmt::print(stderr, "runlog ship: {}; every failed record was stored after all (its ack was lost)\n",
-                   drained.message());
+      // Resuming from each subject's last message would skip a record that
+      // failed while a later one of its subject (or its run's end marker)
+      // was stored, unless it was stored after all (only its ack was lost).
+      // The stream says.
+      std::vector<std::string> holes;
+      if (Status st = link->find_holes(&holes); !st.ok()) {
+        result = Status(Errc::io_error, 0, fmt::format("after {}: cannot read the stream back: {}", drained.message(), st.message()));
+        break;
       }
+      if (!holes.empty()) {
+        result = Status(Errc::corruption, 0,
+                        fmt::format("out of order: a record was stored after an earlier one of its subject failed ({}); "
+                                    "the stream holds a hole at {}",
+                                    drained.message(), fmt::join(holes, ", ")));
+        break;
+      }
+      if (link->out_of_order())
+        fmt::print(stderr, "runlog ship: {}; the failed records were stored after all (their acks were lost)\n",
+                   drained.message());
       if (link->failure() == LinkFailure::stream_full) {
         fmt::print(stderr, "runlog ship: stream {} is full ({}); nothing is skipped: shipping resumes where the stream ends\n",
                    options.link.stream, drained.message());
