@@ -245,6 +245,8 @@ class SequencerOwned {
   std::uint64_t state_needed_seq = 0;   ///< ... written once this seq is acknowledged
   std::uint64_t state_written_gen = 0;
   bool state_task_listed = false;
+  int state_failures = 0;               ///< state.json writes that failed for want of descriptors, in a row
+  std::int64_t state_retry_ns = 0;      ///< not retried before this (mono_ns)
   struct StreamState* lru_prev = nullptr;
   struct StreamState* lru_next = nullptr;
   bool lru_linked = false;

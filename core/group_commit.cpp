@@ -9,6 +9,8 @@
 #include <climits>
 
 #include "core/group_commit.h"
+
+#include <cerrno>
 #include "core/sequencer.h"
 
 namespace runlog::detail {
@@ -92,6 +94,14 @@ void Sequencer::acknowledge_now() {
   core_.publish_resolution();
 }
 
+bool Sequencer::retry_state_later(StreamState& s, const Status& st) {
+  if (st.sys_errno() != EMFILE && st.sys_errno() != ENFILE) return false;
+  if (s.failed.load(std::memory_order_relaxed) || ++s.own.state_failures > kStateRetries) return false;
+  const std::int64_t delay_ms = std::min<std::int64_t>(std::int64_t{10} << std::min(s.own.state_failures - 1, 5), 200);
+  s.own.state_retry_ns = mono_ns() + delay_ms * 1'000'000;
+  return true;
+}
+
 // state.json replacements (a temp file, two syncs and a rename each) run on
 // their own pool, in their own waves, so that a wave of log syncs (what
 // records wait for) never waits for them: a status change on each of 256 runs
@@ -104,6 +114,7 @@ void Sequencer::start_state_wave() {
   for (StreamState* s : state_pending_) {
     bool ready = s->failed.load(std::memory_order_relaxed) ||
                  s->durable.load(std::memory_order_relaxed) >= s->own.state_needed_seq;
+    if (ready && s->own.state_failures > 0 && mono_ns() < s->own.state_retry_ns) ready = false;
     if (!ready || s->failed.load(std::memory_order_relaxed)) {
       if (!s->failed.load(std::memory_order_relaxed)) state_pending_[keep++] = s;
       else s->own.state_task_listed = false;
@@ -111,7 +122,12 @@ void Sequencer::start_state_wave() {
     }
     s->own.state_task_listed = false;
     if (Status st = ensure_open(*s); !st.ok()) {  // its idle files may have been closed
-      fail_stream(*s, st);
+      if (retry_state_later(*s, st)) {
+        state_pending_[keep++] = s;
+        s->own.state_task_listed = true;
+      } else {
+        fail_stream(*s, st);
+      }
       continue;
     }
     SyncTask t;
@@ -214,11 +230,16 @@ void Sequencer::wave_done(Wave& w) {
     }
     --t.stream->own.tasks_in_flight;
     if (!t.result.ok()) {
-      fail_stream(*t.stream, t.result);
+      if (t.channel == kStateTask && retry_state_later(*t.stream, t.result)) schedule_state(*t.stream);
+      else fail_stream(*t.stream, t.result);
       continue;
     }
-    if (t.channel >= 0) core_.n_fsyncs.fetch_add(1, std::memory_order_relaxed);
-    else t.stream->own.state_written_gen = std::max(t.stream->own.state_written_gen, t.state_gen);
+    if (t.channel >= 0) {
+      core_.n_fsyncs.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      t.stream->own.state_written_gen = std::max(t.stream->own.state_written_gen, t.state_gen);
+      t.stream->own.state_failures = 0;
+    }
   }
   for (SyncTask& t : w.covered) --t.stream->own.tasks_in_flight;
   for (auto& [s, target] : w.stream_targets) {

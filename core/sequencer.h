@@ -75,6 +75,14 @@ class Sequencer {
   void acknowledge_now();
   void fail_stream(StreamState& s, const Status& st);
   void schedule_state(StreamState& s);
+  /// A state.json replacement (or the reopen before it) that failed for want
+  /// of descriptors (EMFILE, ENFILE) is retried by a later state wave, 10 ms
+  /// later and doubling up to 200 ms, at most kStateRetries times in a row:
+  /// true when it is to be retried (the caller lists it again), false when
+  /// the stream must fail.
+  /// state.json is not what records wait for, and recovery rebuilds it.
+  bool retry_state_later(StreamState& s, const Status& st);
+  static constexpr int kStateRetries = 30;
   Status ensure_open(StreamState& s);
   void lru_touch(StreamState& s);
   void lru_unlink(StreamState& s);

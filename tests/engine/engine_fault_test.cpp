@@ -35,6 +35,48 @@ class EngineFaultTest : public EngineTestBase {
   std::shared_ptr<FaultFs> fs_ = std::make_shared<FaultFs>();
 };
 
+// Out of descriptors (EMFILE) while state.json is replaced: the replacement is
+// retried by later state waves, the run's records go on, and state.json
+// catches up once descriptors are back (state.json is not what records wait
+// for, and recovery rebuilds it). `runlog run` at a low `ulimit -n` lost runs
+// this way: one failed state write fail-stopped the run after worker_started.
+TEST_F(EngineFaultTest, StateWriteOutOfDescriptorsIsRetriedAndTheRunGoesOn) {
+  auto engine = OpenEngine(FaultOptions(Durability::batch));
+  ASSERT_NE(engine, nullptr);
+  runlog::Run run = OpenRun(*engine, "task", "r");
+  Producer p(*engine);
+  fs_->Fail(FaultFs::Op::datasync, "state.json.tmp", EMFILE);
+  ASSERT_TRUE(p.push_event(run, {EventType::worker_started, LogLevel::info, "started", R"({"pid":1})"}).ok());
+  EXPECT_EQ(PushStdoutAndWait(p, run, "after\n"), 2u);
+  const auto until = Clock::now() + 5s;
+  while (fs_->failures() < 3 && Clock::now() < until) std::this_thread::sleep_for(10ms);
+  EXPECT_GE(fs_->failures(), 3) << "the state write was not retried";
+  EXPECT_TRUE(run.health().ok()) << run.health().to_string();
+  EXPECT_EQ(PushStdoutAndWait(p, run, "more\n"), 3u);
+  EXPECT_EQ(ReadState(run_dir("task", "r")).status, "prepared") << "state.json could not have been written";
+  fs_->Clear();
+  const auto caught_up = Clock::now() + 5s;
+  while (ReadState(run_dir("task", "r")).status != "running" && Clock::now() < caught_up)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(ReadState(run_dir("task", "r")).status, "running");
+  EXPECT_TRUE(run.close().ok());
+}
+
+// A shortage that lasts (about 5 s of retries) fails the run like any error,
+// with the errno.
+TEST_F(EngineFaultTest, StateWriteOutOfDescriptorsForLongFailsTheRun) {
+  auto engine = OpenEngine(FaultOptions(Durability::batch));
+  ASSERT_NE(engine, nullptr);
+  runlog::Run run = OpenRun(*engine, "task", "r");
+  Producer p(*engine);
+  fs_->Fail(FaultFs::Op::datasync, "state.json.tmp", EMFILE);
+  ASSERT_TRUE(p.push_event(run, {EventType::worker_started, LogLevel::info, "started", R"({"pid":1})"}).ok());
+  const auto until = Clock::now() + 20s;
+  while (run.health().ok() && Clock::now() < until) std::this_thread::sleep_for(20ms);
+  ASSERT_FALSE(run.health().ok()) << "an endless shortage never failed the run";
+  EXPECT_EQ(run.health().sys_errno(), EMFILE) << run.health().to_string();
+}
+
 TEST_F(EngineFaultTest, FailedFsyncFailsEveryRecordItCoversWithErrnoAndPath) {
   auto engine = OpenEngine(FaultOptions(Durability::batch));
   ASSERT_NE(engine, nullptr);
