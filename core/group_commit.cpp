@@ -6,11 +6,10 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 
 #include "core/group_commit.h"
-
-#include <cerrno>
 #include "core/sequencer.h"
 
 namespace runlog::detail {

@@ -100,8 +100,11 @@ void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure)
     }
     --sh->outstanding;
     sh->last_progress = Clock::now();
+    // Under the lock: once drain() has seen the last ack, this thread touches
+    // `Shared` no more, and the link may free it (ThreadSanitizer saw the
+    // notify of an unlocked handler race the link's destructor).
+    sh->cv.notify_all();
   }
-  sh->cv.notify_all();
   natsMsg_Destroy(msg);
 }
 
