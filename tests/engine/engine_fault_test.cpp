@@ -40,13 +40,27 @@ class EngineFaultTest : public EngineTestBase {
 // catches up once descriptors are back (state.json is not what records wait
 // for, and recovery rebuilds it). `runlog run` at a low `ulimit -n` lost runs
 // this way: one failed state write fail-stopped the run after worker_started.
-TEST_F(EngineFaultTest, StateWriteOutOfDescriptorsIsRetriedAndTheRunGoesOn) {
-  auto engine = OpenEngine(FaultOptions(Durability::batch));
-  ASSERT_NE(engine, nullptr);
-  runlog::Run run = OpenRun(*engine, "task", "r");
-  Producer p(*engine);
-  fs_->Fail(FaultFs::Op::datasync, "state.json.tmp", EMFILE);
-  ASSERT_TRUE(p.push_event(run, {EventType::worker_started, LogLevel::info, "started", R"({"pid":1})"}).ok());
+class StateOutOfDescriptorsTest : public EngineFaultTest {
+ protected:
+  /// A run whose state.json replacements fail with EMFILE from now on, and a
+  /// worker_started pushed (a status change: state.json is to be replaced).
+  void Start() {
+    engine_ = OpenEngine(FaultOptions(Durability::batch));
+    ASSERT_NE(engine_, nullptr);
+    run_ = OpenRun(*engine_, "task", "r");
+    producer_ = std::make_unique<Producer>(*engine_);
+    fs_->Fail(FaultFs::Op::datasync, "state.json.tmp", EMFILE);
+    ASSERT_TRUE(producer_->push_event(run_, {EventType::worker_started, LogLevel::info, "started", R"({"pid":1})"}).ok());
+  }
+  std::unique_ptr<Engine> engine_;
+  runlog::Run run_;
+  std::unique_ptr<Producer> producer_;
+};
+
+TEST_F(StateOutOfDescriptorsTest, RetriedAndTheRunGoesOn) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  Producer& p = *producer_;
+  runlog::Run& run = run_;
   EXPECT_EQ(PushStdoutAndWait(p, run, "after\n"), 2u);
   const auto until = Clock::now() + 5s;
   while (fs_->failures() < 3 && Clock::now() < until) std::this_thread::sleep_for(10ms);
@@ -64,13 +78,9 @@ TEST_F(EngineFaultTest, StateWriteOutOfDescriptorsIsRetriedAndTheRunGoesOn) {
 
 // A shortage that lasts (about 5 s of retries) fails the run like any error,
 // with the errno.
-TEST_F(EngineFaultTest, StateWriteOutOfDescriptorsForLongFailsTheRun) {
-  auto engine = OpenEngine(FaultOptions(Durability::batch));
-  ASSERT_NE(engine, nullptr);
-  runlog::Run run = OpenRun(*engine, "task", "r");
-  Producer p(*engine);
-  fs_->Fail(FaultFs::Op::datasync, "state.json.tmp", EMFILE);
-  ASSERT_TRUE(p.push_event(run, {EventType::worker_started, LogLevel::info, "started", R"({"pid":1})"}).ok());
+TEST_F(StateOutOfDescriptorsTest, ForLongFailsTheRun) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  runlog::Run& run = run_;
   const auto until = Clock::now() + 20s;
   while (run.health().ok() && Clock::now() < until) std::this_thread::sleep_for(20ms);
   ASSERT_FALSE(run.health().ok()) << "an endless shortage never failed the run";
