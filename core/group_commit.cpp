@@ -256,8 +256,12 @@ void Sequencer::wave_done(Wave& w) {
   if (!w.tasks.empty() && !state_wave) core_.n_waves.fetch_add(1, std::memory_order_relaxed);
   core_.release_budget(w.release_bytes);
   w.clear();
-  if (state_wave) state_in_flight_ = false;
-  else in_flight_ = nullptr;
+  if (state_wave) {
+    state_in_flight_ = false;
+  } else {
+    last_wave_ns_ = mono_ns() - w.started_ns;
+    in_flight_ = nullptr;
+  }
   check_pending();
   core_.publish_resolution();
 }

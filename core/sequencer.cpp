@@ -76,7 +76,7 @@ void Sequencer::run() {
       // while has passed (the eventcount's timeout is only a safety net).
       std::int64_t timeout_us = 100'000;
       if (batch_open_) {
-        std::int64_t left = batch_started_ns_ + delay_ns - mono_ns();
+        std::int64_t left = batch_started_ns_ + batch_due_ns(delay_ns) - mono_ns();
         timeout_us = std::max<std::int64_t>(0, left / 1000);
       }
       if (timeout_us > 0 && !shutdown_) {
@@ -88,7 +88,7 @@ void Sequencer::run() {
     }
     if (batch_open_) {
       bool full = batch_bytes_ >= core_.options.maxBatchBytes;
-      bool late = mono_ns() - batch_started_ns_ >= delay_ns;
+      bool late = mono_ns() - batch_started_ns_ >= batch_due_ns(delay_ns);
       if (full || late || (drained && in_flight_ == nullptr) || shutdown_) write_batch();
     }
     if (in_flight_ == nullptr) start_wave();

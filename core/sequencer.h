@@ -6,6 +6,7 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -132,6 +133,16 @@ class Sequencer {
   std::uint64_t batch_records_ = 0;
   std::int64_t batch_started_ns_ = 0;
   bool batch_open_ = false;
+  std::int64_t last_wave_ns_ = 0;  // how long the last log wave took to sync
+
+  // How old an open batch may grow before it is written. While a wave syncs,
+  // its records cannot be acknowledged before that wave ends, so writing them
+  // early only buys overlap; a batch waits for half the last wave's time (at
+  // least maxBatchDelay), which halves the writes per file where waves are
+  // long (256 runs: one pwritev per file per batch) and keeps the overlap.
+  std::int64_t batch_due_ns(std::int64_t delay_ns) const {
+    return in_flight_ == nullptr ? delay_ns : std::max(delay_ns, last_wave_ns_ / 2);
+  }
 
   std::array<std::unique_ptr<Wave>, 2> waves_;
   Wave* next_wave_;             // accumulating

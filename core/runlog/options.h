@@ -40,7 +40,8 @@ struct Options {
   /// Default batch: an acknowledgement means fdatasync-ed.
   Durability durability = Durability::batch;
   /// Longest time encoded records wait before their batch is written, while an
-  /// earlier batch is still being synced. Default 1 ms; 0 < delay <= 1 s.
+  /// earlier batch is still being synced (then at least half the time the last
+  /// sync wave took: those records wait for it anyway). Default 1 ms; 0 < delay <= 1 s.
   std::chrono::microseconds maxBatchDelay{1000};
   /// A batch is written once it holds this many encoded bytes. Default 4 MiB;
   /// 64 KiB ..= 256 MiB.

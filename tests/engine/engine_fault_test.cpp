@@ -237,6 +237,56 @@ TEST_F(EngineFaultTest, AFailedSyncfsAlsoFailStopsStreamsWrittenWhileItRan) {
   EXPECT_EQ(b.durable_seq(), 0u);
 }
 
+// While a wave syncs, the records that arrive cannot be acknowledged before it
+// ends: their batch is written once it is half as old as the last wave took
+// (or full), not every maxBatchDelay. With 256 runs each batch is one pwritev
+// per file, so writing every millisecond during a 30 ms wave cost W3 a third
+// of its rate.
+TEST_F(EngineFaultTest, WhileAWaveSyncsABatchWaitsForHalfTheLastWaveOrUntilFull) {
+  Options o = FaultOptions(Durability::batch, 1);
+  o.maxBatchDelay = std::chrono::microseconds(1000);
+  o.maxBatchBytes = 64 * 1024;
+  auto engine = OpenEngine(o);
+  ASSERT_NE(engine, nullptr);
+  runlog::Run run = OpenRun(*engine, "task", "r");
+  Producer p(*engine);
+  const auto deadline = Clock::now() + 20s;
+  auto hold_until_in_flight = [&] {
+    while (fs_->held() == 0 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(fs_->held(), 1) << "the wave's syncfs never started";
+  };
+  // A long wave (held 1.2 s): the next batches may wait up to 600 ms.
+  fs_->HoldSyncfs();
+  Ticket slow = p.push_stdout(run, "a slow wave\n").value();
+  hold_until_in_flight();
+  std::this_thread::sleep_for(1200ms);
+  fs_->ReleaseSyncfs();
+  ASSERT_TRUE(slow.wait().ok());
+
+  fs_->HoldSyncfs();
+  Ticket first = p.push_stdout(run, "the wave in flight\n").value();
+  hold_until_in_flight();
+  const std::uint64_t batches = engine->stats().batches;
+  std::vector<Ticket> tickets;
+  for (int i = 0; i < 20; ++i) {  // ~40 ms of small records: 20+ batches at a 1 ms delay
+    tickets.push_back(p.push_stdout(run, "small " + std::to_string(i) + "\n").value());
+    std::this_thread::sleep_for(2ms);
+  }
+  EXPECT_EQ(engine->stats().batches, batches) << "small batches were written while the wave could not end";
+  // A full batch (64 KiB) is written at once, wave or not.
+  tickets.push_back(p.push_stdout(run, std::string(70 * 1024, 'x') + "\n").value());
+  while (engine->stats().batches == batches && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(engine->stats().batches, batches + 1) << "a full batch waited";
+  fs_->ReleaseSyncfs();
+  ASSERT_TRUE(first.wait().ok());
+  for (const Ticket& t : tickets) ASSERT_TRUE(t.wait().ok());
+  EXPECT_EQ(run.durable_seq(), 23u);
+  EXPECT_TRUE(run.close().ok());
+  std::uint64_t last = 0;
+  ASSERT_TRUE(CheckRun(run_dir("task", "r"), &last));
+  EXPECT_EQ(last, 23u);
+}
+
 TEST_F(EngineFaultTest, FailedWriteFailsTheRecordAndOtherRunsGoOn) {
   auto engine = OpenEngine(FaultOptions(Durability::none));
   ASSERT_NE(engine, nullptr);
