@@ -65,12 +65,13 @@ struct RunlogRun {
 };
 
 // One checked run of workload `w` into a scratch folder of its own.
-Result<RunlogRun> run_runlog(const tools::WorkloadSpec& w, Durability d, double rate) {
+Result<RunlogRun> run_runlog(const tools::WorkloadSpec& w, Durability d, double rate, bool journal) {
   Scratch scratch(fmt::format("{}-{}-runlog", w.name, mode_name(d)));
   tools::WorkloadOptions o;
   o.spec = w;
   o.engine.runsRoot = scratch.path();
   o.engine.durability = d;
+  o.engine.journal = journal;
   o.records = workload_records(w);
   o.seconds = o.records == 0 ? knobs().w4_seconds : 0;
   o.rate = rate;
@@ -89,20 +90,22 @@ Result<RunlogRun> run_runlog(const tools::WorkloadSpec& w, Durability d, double 
 // W<n>/<durability>/runlog; with half_load, first an unpaced run for the max
 // rate, then the measured run paced at half of it (records/s then says what
 // was offered; the ack latency is the figure).
-void BM_Runlog(benchmark::State& state, const tools::WorkloadSpec& w, Durability d, bool half_load) {
+// With `journal`, group commit goes through the journal (Options::journal).
+void BM_Runlog(benchmark::State& state, const tools::WorkloadSpec& w, Durability d, bool half_load,
+               bool journal = false) {
   pools().clear();
   std::uint64_t records = 0, bytes = 0;
   for (auto _ : state) {
     double rate = 0;
     if (half_load) {
-      auto max = run_runlog(w, d, 0);
+      auto max = run_runlog(w, d, 0, journal);
       if (fail(state, max.status())) break;
       const double max_rate = static_cast<double>(max->result.records) / max->result.seconds;
       rate = max_rate / 2;
       state.counters["max_records_per_s"] = max_rate;
       state.counters["paced_records_per_s"] = rate;
     }
-    auto run = run_runlog(w, d, rate);
+    auto run = run_runlog(w, d, rate, journal);
     if (fail(state, run.status())) break;
     const tools::WorkloadResult& r = run->result;
     const EngineStats& s = r.stats;
@@ -334,6 +337,11 @@ void register_all() {
     if (w.name == "W1" || w.name == "W3") {
       add(fmt::format("{}/batch/runlog/half_load", w.name),
           [w](benchmark::State& s) { BM_Runlog(s, w, Durability::batch, true); });
+      // The same through the journal (opt-in: docs/design.md).
+      add(fmt::format("{}/batch/runlog_journal", w.name),
+          [w](benchmark::State& s) { BM_Runlog(s, w, Durability::batch, false, true); });
+      add(fmt::format("{}/batch/runlog_journal/half_load", w.name),
+          [w](benchmark::State& s) { BM_Runlog(s, w, Durability::batch, true, true); });
     }
     if (w.name == "W4") continue;  // a timed flood: runlog's memory bound, no peer
     const std::pair<Peer, const char*> peers[] = {

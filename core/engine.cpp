@@ -279,6 +279,8 @@ Status validate_options(const Options& o) {
   if (o.openFileLimit < 16) return bad("openFileLimit", fmt::format("{} is below 16", o.openFileLimit));
   if (o.syncThreads < 1 || o.syncThreads > 256)
     return bad("syncThreads", fmt::format("{} is outside 1 ..= 256", o.syncThreads));
+  if (o.journalFileBytes < 4096 || o.journalFileBytes > (std::size_t{4} << 30))
+    return bad("journalFileBytes", fmt::format("{} is outside 4096 ..= 4294967296", o.journalFileBytes));
   if ((o.dirMode & 0700) != 0700) return bad("dirMode", fmt::format("{:o} denies the owner rwx", o.dirMode));
   if ((o.fileMode & 0600) != 0600) return bad("fileMode", fmt::format("{:o} denies the owner rw", o.fileMode));
   if ((o.dirMode & ~07777u) != 0 || (o.fileMode & ~07777u) != 0) return bad("dirMode/fileMode", "not a mode");

@@ -22,7 +22,8 @@ void Sequencer::write_stream(StreamState& s) {
     for (auto& c : s.own.out) put_chain(c);
     return;
   }
-  Status st = ensure_open(s);
+  WaveJournal* const journal = s.conversation ? nullptr : journal_;
+  Status st = journal != nullptr && journal_failed_ ? journal_error_ : ensure_open(s);
   for (int ci = 0; ci < kRunChannels && st.ok(); ++ci) {
     OutChain& c = s.own.out[ci];
     if (c.bytes == 0) continue;
@@ -35,6 +36,8 @@ void Sequencer::write_stream(StreamState& s) {
         chunk_bytes += p->used;
       }
       st = s.storage->append(static_cast<Channel>(ci), iov_.data(), static_cast<int>(iov_.size()), offset);
+      if (st.ok() && journal != nullptr)
+        journal->add(s.storage->journal_path(static_cast<Channel>(ci)), offset, iov_.data(), static_cast<int>(iov_.size()));
       offset += chunk_bytes;
     }
     if (!st.ok()) break;
@@ -42,7 +45,9 @@ void Sequencer::write_stream(StreamState& s) {
     s.written_count[ci].store(s.own.encoded_count[ci], std::memory_order_relaxed);
     core_.n_bytes.fetch_add(c.bytes, std::memory_order_relaxed);
     put_chain(c);
-    if (batch_mode() && !s.own.unsynced[ci]) {
+    if (journal != nullptr) {
+      next_wave_->journal = true;  // one fdatasync of the journal covers this file
+    } else if (batch_mode() && !s.own.unsynced[ci]) {
       s.own.unsynced[ci] = true;
       SyncTask t;
       t.stream = &s;
@@ -68,6 +73,16 @@ void Sequencer::write_stream(StreamState& s) {
 void Sequencer::write_batch() {
   for (StreamState* s : dirty_) write_stream(*s);
   dirty_.clear();
+  if (journal_ != nullptr && !journal_failed_) {
+    // The frames go out after every channel write of the batch succeeded, so
+    // a journal never names bytes of a batch that was not wholly written.
+    if (Status st = journal_->write(); !st.ok()) {
+      fail_journal(st);
+    } else if (journal_->full()) {
+      // A failed rotation keeps the current file (retried next batch).
+      (void)journal_->rotate();
+    }
+  }
   core_.n_records.fetch_add(batch_records_, std::memory_order_relaxed);
   core_.n_batches.fetch_add(1, std::memory_order_relaxed);
   if (batch_mode()) {
@@ -106,7 +121,8 @@ bool Sequencer::retry_state_later(StreamState& s, const Status& st) {
 // records wait for) never waits for them: a status change on each of 256 runs
 // would otherwise put 512 device flushes in front of every acknowledgement.
 void Sequencer::start_state_wave() {
-  if (state_in_flight_ || state_pending_.empty()) return;
+  const bool checkpoint = journal_ != nullptr && !journal_failed_ && journal_->checkpoint_due();
+  if (state_in_flight_ || (state_pending_.empty() && !checkpoint)) return;
   Wave& w = *state_wave_;
   // Those whose records are acknowledged.
   std::size_t keep = 0;
@@ -141,8 +157,14 @@ void Sequencer::start_state_wave() {
     w.tasks.push_back(std::move(t));
   }
   state_pending_.resize(keep);
+  if (checkpoint) {
+    SyncTask t;
+    t.channel = kCheckpointTask;
+    w.tasks.push_back(std::move(t));
+  }
   if (w.tasks.empty()) return;
-  for (SyncTask& t : w.tasks) ++t.stream->own.tasks_in_flight;
+  for (SyncTask& t : w.tasks)
+    if (t.stream != nullptr) ++t.stream->own.tasks_in_flight;
   state_in_flight_ = true;
   core_.state_pool->run(&w);
 }
@@ -152,6 +174,11 @@ void Sequencer::start_wave() {
 
   Wave* w = next_wave_;
   next_wave_ = (w == waves_[0].get()) ? waves_[1].get() : waves_[0].get();
+  if (w->journal) {
+    SyncTask t;
+    t.channel = kJournalTask;
+    w->tasks.push_back(std::move(t));
+  }
   cover_with_syncfs(*w);
   for (std::vector<SyncTask>* list : {&w->tasks, &w->covered})
     for (SyncTask& t : *list) {
@@ -219,12 +246,39 @@ void Sequencer::fail_volume(Wave& w, Volume volume, const Status& st) {
     if (t.channel >= 0) fail(t);
 }
 
+// The journal failed (a write, an fdatasync or a checkpoint's syncfs): its
+// files' state is unknown, and Linux may have dropped the failed pages, so no
+// later sync or checkpoint is trusted. Every run stream with bytes written
+// since (the accumulating wave's) is fail-stopped now, every other one at its
+// next write; the journal files stay for the next opener to finish.
+void Sequencer::fail_journal(const Status& st) {
+  if (!journal_failed_) {
+    journal_failed_ = true;
+    journal_error_ = Status(st.code(), st.sys_errno(), fmt::format("the journal failed: {}", st.message()));
+  }
+  fail_journaled_targets(*next_wave_);
+}
+
+void Sequencer::fail_journaled_targets(Wave& w) {
+  for (auto& [s, target] : w.stream_targets)
+    if (!s->conversation && !s->failed.load(std::memory_order_relaxed)) fail_stream(*s, journal_error_);
+}
+
 void Sequencer::wave_done(Wave& w) {
   const bool state_wave = &w == state_wave_.get();
   for (SyncTask& t : w.tasks) {
     if (t.channel == kVolumeTask) {
       core_.n_fsyncs.fetch_add(1, std::memory_order_relaxed);
       if (!t.result.ok()) fail_volume(w, t.volume, t.result);
+      continue;
+    }
+    if (t.channel == kJournalTask || t.channel == kCheckpointTask) {
+      if (t.channel == kJournalTask) core_.n_fsyncs.fetch_add(1, std::memory_order_relaxed);
+      if (!t.result.ok()) {
+        fail_journal(t.result);
+        // This wave's frames may be lost with the failed sync.
+        if (t.channel == kJournalTask) fail_journaled_targets(w);
+      }
       continue;
     }
     --t.stream->own.tasks_in_flight;
@@ -304,6 +358,8 @@ void SyncPool::loop() {
       SyncTask& t = w->tasks[i];
       if (t.channel >= 0) t.result = t.stream->storage->sync(static_cast<Channel>(t.channel));
       else if (t.channel == kVolumeTask) t.result = core_.storage->sync_volume(t.volume);
+      else if (t.channel == kJournalTask) t.result = core_.storage->journal()->sync();
+      else if (t.channel == kCheckpointTask) t.result = core_.storage->journal()->checkpoint();
       else t.result = t.stream->storage->write_state(t.state);
     }
     if (w->workers.fetch_sub(1, std::memory_order_acq_rel) == 1) {

@@ -35,6 +35,8 @@ namespace runlog::detail {
 /// one in flight, one accumulating; their vectors keep their capacity.
 inline constexpr int kStateTask = -1;   ///< SyncTask::channel: replace state.json
 inline constexpr int kVolumeTask = -2;  ///< SyncTask::channel: syncfs of `volume` (no stream)
+inline constexpr int kJournalTask = -3;     ///< SyncTask::channel: fdatasync of the journal (no stream)
+inline constexpr int kCheckpointTask = -4;  ///< SyncTask::channel: the journal's checkpoint (state pool, no stream)
 struct SyncTask {
   StreamState* stream = nullptr;
   int channel = kStateTask;  ///< a channel to fdatasync, kStateTask or kVolumeTask
@@ -52,6 +54,7 @@ struct Wave {
   std::vector<std::pair<StreamState*, std::uint64_t>> stream_targets;
   std::vector<std::int64_t> push_ns;  ///< of every record it acknowledges
   std::uint64_t release_bytes = 0;    ///< budget returned when done
+  bool journal = false;               ///< run files were written: the journal is synced
   std::int64_t started_ns = 0;
   // sync threads:
   std::atomic<std::size_t> next{0};
@@ -64,6 +67,7 @@ struct Wave {
     stream_targets.clear();
     push_ns.clear();
     release_bytes = 0;
+    journal = false;
   }
 };
 

@@ -101,6 +101,10 @@ void Sequencer::run() {
         core_.queue.size_approx() == 0 && core_.controls.size_approx() == 0)
       break;
   }
+  // A clean close leaves no journal: one syncfs makes the run files durable,
+  // then it goes. If that fails, or the journal failed before, it stays, and
+  // the next opener of the runs root finishes it.
+  if (journal_ != nullptr && !journal_failed_) (void)journal_->close();
 }
 
 // ------------------------------------------------------------------ records

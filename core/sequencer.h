@@ -30,6 +30,7 @@ class Sequencer {
     items_.resize(kBulk);
     page_pool_cap_ = core.options.maxBatchBytes / kPageSize + 64;
     line_.resize(chunk_line_bound(4096));
+    journal_ = batch_mode() ? core.storage->journal() : nullptr;
   }
   ~Sequencer() {
     for (Page* p : page_pool_) delete p;
@@ -73,6 +74,8 @@ class Sequencer {
   void cover_with_syncfs(Wave& w);
   void wave_done(Wave& w);
   void fail_volume(Wave& w, Volume volume, const Status& st);
+  void fail_journal(const Status& st);
+  void fail_journaled_targets(Wave& w);
   void acknowledge_now();
   void fail_stream(StreamState& s, const Status& st);
   void schedule_state(StreamState& s);
@@ -134,6 +137,9 @@ class Sequencer {
   std::int64_t batch_started_ns_ = 0;
   bool batch_open_ = false;
   std::int64_t last_wave_ns_ = 0;  // how long the last log wave took to sync
+  WaveJournal* journal_ = nullptr;  // run files' group commit (Options::journal, batch mode)
+  bool journal_failed_ = false;     // then journal_error_ fails every journaled write
+  Status journal_error_;
 
   // How old an open batch may grow before it is written. While a wave syncs,
   // its records cannot be acknowledged before that wave ends, so writing them

@@ -66,6 +66,35 @@ class RunStorage {
   virtual int descriptor_count() const = 0;
   /// "runs/t1/r1/stdout.jsonl" style names for messages.
   virtual std::string describe(Channel channel) const = 0;
+  /// The channel file's path below the runs root ("<taskId>/<runId>/<file>"),
+  /// which names it in the journal. Any thread; fixed for the run's life.
+  virtual const std::string& journal_path(Channel channel) const = 0;
+};
+
+/// The engine's journal (io/journal.h, docs/design.md "Group commit: the
+/// journal"): the run files' writes of a wave made durable by one append and
+/// one fdatasync. Threads: add/write/full/rotate/checkpoint_due/close on the
+/// sequencer; sync on one sync thread at a time; checkpoint on one state
+/// thread at a time; sync and checkpoint run concurrently with the rest.
+class WaveJournal {
+ public:
+  virtual ~WaveJournal() = default;
+  /// A channel write that just succeeded (bytes at `offset` of the file named
+  /// by RunStorage::journal_path): gathered for write().
+  virtual void add(const std::string& path, std::uint64_t offset, const struct iovec* iov, int iovcnt) = 0;
+  /// Appends what add() gathered (at the end of each batch).
+  virtual Status write() = 0;
+  /// fdatasync: every frame written before the call is durable.
+  virtual Status sync() = 0;
+  /// The current file outgrew its limit: rotate() retires it.
+  virtual bool full() const = 0;
+  virtual Status rotate() = 0;
+  /// Retired files wait for checkpoint(): one syncfs of the runs root (the
+  /// channel writes they hold become durable in the files), then removal.
+  virtual bool checkpoint_due() const = 0;
+  virtual Status checkpoint() = 0;
+  /// At shutdown: a checkpoint of everything, the journal removed.
+  virtual Status close() = 0;
 };
 
 /// The file systems the engine writes to: the runs root's and the
@@ -88,6 +117,9 @@ class Storage {
   /// is channel 0 of the RunStorage; write_state and make_checkpoint are
   /// not used). REQUIRES: id validated.
   virtual Result<std::unique_ptr<RunStorage>> open_conversation(const std::string& id, RecoveredStream* out) = 0;
+  /// The journal run files are committed through; null: each wave syncs the
+  /// files it wrote (Options::journal off). Conversations never use it.
+  virtual WaveJournal* journal() { return nullptr; }
 };
 
 }  // namespace runlog::detail

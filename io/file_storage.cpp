@@ -2,12 +2,14 @@
 // file-system seam. Engine::open() wires it to the engine (wiring/engine_open.cpp).
 #include <fmt/format.h>
 
+#include <array>
 #include <mutex>
 
 #include "core/storage.h"
 #include "io/file_storage.h"
 #include "io/conversation_dir.h"
 #include "io/fs.h"
+#include "io/journal.h"
 #include "io/run_dir.h"
 
 namespace runlog {
@@ -17,7 +19,10 @@ namespace {
 class FileRunStorage final : public detail::RunStorage {
  public:
   FileRunStorage(Dir& root, std::string task, std::string run, LayoutOptions layout, RunFiles files)
-      : root_(root), task_(std::move(task)), run_(std::move(run)), layout_(layout), files_(std::move(files)) {}
+      : root_(root), task_(std::move(task)), run_(std::move(run)), layout_(layout), files_(std::move(files)) {
+    for (int c = 0; c < kRunChannels; ++c)
+      journal_paths_[c] = fmt::format("{}/{}/{}", task_, run_, channel_file_name(static_cast<Channel>(c)));
+  }
 
   Status append(Channel ch, const struct iovec* iov, int iovcnt, std::uint64_t offset) override {
     return files_.channel[static_cast<int>(ch)]->pwritev(iov, iovcnt, offset);
@@ -36,10 +41,12 @@ class FileRunStorage final : public detail::RunStorage {
   std::string describe(Channel ch) const override {
     return fmt::format("{}/{}/{}/{}", root_.path(), task_, run_, channel_file_name(ch));
   }
+  const std::string& journal_path(Channel ch) const override { return journal_paths_[static_cast<int>(ch)]; }
 
  private:
   Dir& root_;  // outlives every run: owned by FileStorage
   std::string task_, run_;
+  std::array<std::string, kRunChannels> journal_paths_;
   LayoutOptions layout_;
   RunFiles files_;
 };
@@ -65,17 +72,26 @@ class FileConversationStorage final : public detail::RunStorage {
   bool files_open() const override { return files_.is_open(); }
   int descriptor_count() const override { return 2; }
   std::string describe(Channel) const override { return fmt::format("{}/{}/{}", root_.path(), id_, kChunksFileName); }
+  const std::string& journal_path(Channel) const override { return no_path_; }  // never journaled
 
  private:
   Dir& root_;  // owned by FileStorage
   std::string id_;
   RunFiles files_;
+  std::string no_path_;
 };
 
 class FileStorage final : public detail::Storage {
  public:
-  FileStorage(std::unique_ptr<Dir> root, LayoutOptions layout, std::shared_ptr<Fs> fs, std::string conv_root)
-      : root_(std::move(root)), layout_(layout), fs_(std::move(fs)), conv_root_path_(std::move(conv_root)) {}
+  FileStorage(std::unique_ptr<Dir> root, LayoutOptions layout, std::shared_ptr<Fs> fs, std::string conv_root,
+              std::unique_ptr<Journal> journal)
+      : root_(std::move(root)),
+        layout_(layout),
+        fs_(std::move(fs)),
+        conv_root_path_(std::move(conv_root)),
+        journal_(std::move(journal)) {}
+
+  detail::WaveJournal* journal() override { return journal_.get(); }
 
   Status sync_volume(detail::Volume volume) override {
     if (volume == detail::Volume::runs) return root_->sync_filesystem();
@@ -138,13 +154,16 @@ class FileStorage final : public detail::Storage {
   std::string conv_root_path_;
   std::mutex conv_mu_;
   std::unique_ptr<Dir> conv_root_;  // guarded by conv_mu_ until set; never reset
+  std::unique_ptr<Journal> journal_;  // null: Options::journal off
 };
 
 }  // namespace
 
 std::unique_ptr<detail::Storage> file_storage(std::unique_ptr<Dir> runs_root, LayoutOptions layout,
-                                              std::shared_ptr<Fs> fs, std::string conversations_root) {
-  return std::make_unique<FileStorage>(std::move(runs_root), layout, std::move(fs), std::move(conversations_root));
+                                              std::shared_ptr<Fs> fs, std::string conversations_root,
+                                              std::unique_ptr<Journal> journal) {
+  return std::make_unique<FileStorage>(std::move(runs_root), layout, std::move(fs), std::move(conversations_root),
+                                       std::move(journal));
 }
 
 }  // namespace io

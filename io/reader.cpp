@@ -5,6 +5,8 @@
 // docs/reading.md for the design.
 #include "io/reader.h"
 
+#include "io/journal.h"
+
 #include <fmt/format.h>
 #include <simdjson.h>
 
@@ -872,6 +874,9 @@ struct LogReader::Impl {
     // and the floor hold (a single file may be any slice of a stream).
     gap_rule = src.kind != SourceKind::file;
 
+    // A journal of a writer that stopped holds acknowledged bytes that its
+    // files may lack (a power loss): finished before anything is read.
+    if (src.kind != SourceKind::conversation) RUNLOG_RETURN_IF_ERROR(finish_journals_above(*fs, src.dir));
     Result<std::unique_ptr<Dir>> d = fs->open_root(src.dir, false, 0);
     if (!d.ok()) return d.status();
     dir = std::move(d).value();

@@ -1,6 +1,7 @@
 // io/verify_walk.cpp — which streams lie below the paths given to verify:
 // runs, conversations, single .jsonl files; symbolic links reported, never
 // followed.
+#include "io/journal.h"
 #include "io/verify_internal.h"
 
 #include <sys/stat.h>
@@ -140,6 +141,9 @@ Status Verifier::discover(const std::string& path) {
   struct stat st;
   if (path.empty() || ::stat(path.c_str(), &st) != 0)
     return Status::Invalid(path + ": " + (path.empty() ? "empty path" : std::strerror(errno)));
+  // Acknowledged bytes that a stopped writer's journal holds go into their
+  // files before any verdict (io/journal.h).
+  RUNLOG_RETURN_IF_ERROR(finish_journals_above(*fs_, S_ISREG(st.st_mode) ? dir_name(path) : path));
   if (S_ISREG(st.st_mode)) {
     if (path.size() < 6 || path.substr(path.size() - 6) != ".jsonl")
       return Status::Invalid(path + ": not a .jsonl file, a run folder or a runs root");

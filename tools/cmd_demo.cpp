@@ -20,6 +20,7 @@ struct DemoArgs {
   std::uint64_t budget_mib = 64;
   double rate = 0;  ///< 0: as fast as the engine takes them
   std::optional<std::uint64_t> syncfs_files;
+  bool journal = false;
   bool quiet = false;
 };
 
@@ -33,6 +34,7 @@ int run_demo(const DemoArgs& args) {
   o.engine.inFlightBudget = static_cast<std::size_t>(args.budget_mib) << 20;
   o.rate = args.rate;
   if (args.syncfs_files) o.engine.syncfsFiles = static_cast<std::size_t>(*args.syncfs_files);
+  o.engine.journal = args.journal;
   const bool quiet = args.quiet;
 
   const bool tty = !quiet && isatty(STDERR_FILENO);
@@ -100,6 +102,9 @@ Runner setup_demo(CLI::App& app) {
                  "0: one fdatasync per file)")
       ->type_name("N")
       ->check(whole_number());
+  app.add_flag("--journal", o->journal,
+               "group commit through the journal: a wave is one append and one\n"
+               "fdatasync of <DIR>/.journal/, whatever the number of runs");
   app.add_flag("--quiet", o->quiet, "no progress bar");
   app.footer(R"(Prints one JSON line on stdout:
   {"workload","durability","records","bytes","seconds","recordsPerSec","mbPerSec",

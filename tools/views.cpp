@@ -11,6 +11,7 @@
 
 #include "core/timefmt.h"
 #include "core/utf8.h"
+#include "io/journal.h"
 #include "io/conversation_dir.h"
 #include "io/reader.h"
 #include "io/fs.h"
@@ -106,6 +107,7 @@ std::vector<std::string> sorted_folders(io::Dir& dir) {
 }  // namespace
 
 Result<Listing> list_root(const std::string& root_path) {
+  RUNLOG_RETURN_IF_ERROR(io::finish_journals_above(*io::posix_fs(), root_path));
   std::unique_ptr<io::Dir> root;
   RUNLOG_RETURN_IF_ERROR(io::posix_fs()->open_root(root_path, false, 0).get(root));
   Listing out;

@@ -63,6 +63,8 @@ export interface EngineOptions {
   openFileLimit?: number;
   /** Threads that fdatasync one batch's files. Default 8. */
   syncThreads?: number;
+  /** Group commit through the engine's journal (<runsRoot>/.journal/): a wave is one fdatasync whatever the number of runs. Default false. */
+  journal?: boolean;
 }
 
 export interface ReadLogOptions {

@@ -71,6 +71,17 @@ struct Options {
   /// below it, concurrent fdatasyncs were as fast and steadier (syncfs also
   /// waits for other programs' dirty data on that file system).
   std::size_t syncfsFiles = 128;
+  /// Group commit through a journal (docs/design.md, "Group commit: the
+  /// journal"): each batch's run writes are also appended to
+  /// <runsRoot>/.journal/<token>.wal, and a wave is one fdatasync of it,
+  /// whatever the number of runs (syncfsFiles then only concerns
+  /// conversations). The run files are made durable by a checkpoint (one
+  /// syncfs) when a journal file reaches journalFileBytes, and at close. After
+  /// a crash, whoever opens a run under that root first finishes the journal.
+  bool journal = false;
+  /// A journal file is retired, and the runs root checkpointed, past this
+  /// size. Default 64 MiB; 4 KiB ..= 4 GiB.
+  std::size_t journalFileBytes = std::size_t{64} << 20;
   /// The file system; null = the real one (io::posix_fs()). Tests pass a fault-injecting one.
   std::shared_ptr<io::Fs> fs;
 };

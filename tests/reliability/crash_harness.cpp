@@ -157,6 +157,8 @@ History RandomWorkload(const std::shared_ptr<CrashFs>& fs, const WorkloadShape& 
     h.push_back({"t" + std::to_string(i % 2), "r" + std::to_string(i), false, {}, {}, {}, 0});
   Options options = CrashOptions(fs, shape.durability);
   options.syncfsFiles = shape.syncfs_files;
+  options.journal = shape.journal;
+  options.journalFileBytes = 16 * 1024;
   auto opened = Engine::open(options);
   if (!opened.ok()) return h;
   std::unique_ptr<Engine> engine = std::move(opened).value();
@@ -201,9 +203,12 @@ History RandomWorkload(const std::shared_ptr<CrashFs>& fs, const WorkloadShape& 
   return Merge(std::move(h), per_thread);
 }
 
-History ScriptedWorkload(const std::shared_ptr<CrashFs>& fs) {
+History ScriptedWorkload(const std::shared_ptr<CrashFs>& fs, bool journal) {
   History h{{"t", "a", false, {}, {}, {}, 0}, {"t", "b", false, {}, {}, {}, 0}};
-  auto opened = Engine::open(CrashOptions(fs));
+  Options options = CrashOptions(fs);
+  options.journal = journal;
+  options.journalFileBytes = 4096;
+  auto opened = Engine::open(options);
   if (!opened.ok()) return h;
   std::unique_ptr<Engine> engine = std::move(opened).value();
   std::vector<std::vector<Seen>> seen(1);

@@ -41,6 +41,7 @@ struct WorkloadShape {
   int wait_every = 4;  ///< a producer waits for its tickets after this many pushes
   Durability durability = Durability::batch;
   std::size_t syncfs_files = 1;  ///< Options::syncfsFiles (1: every wave is one syncfs; 0: never)
+  bool journal = false;          ///< Options::journal, with 16 KiB journal files (rotations and checkpoints)
 };
 
 /// The metadata every workload opens its runs with.
@@ -57,7 +58,7 @@ History RandomWorkload(const std::shared_ptr<CrashFs>& fs, const WorkloadShape& 
 
 /// One thread, two runs, every push waited for, a state patch, a checkpoint
 /// reservation and a close: the same calls on the file system every time.
-History ScriptedWorkload(const std::shared_ptr<CrashFs>& fs);
+History ScriptedWorkload(const std::shared_ptr<CrashFs>& fs, bool journal = false);
 
 /// Recovers every run of `history` on `fs` (an image after a crash) and
 /// checks the invariants; "" when they hold, else what was violated.

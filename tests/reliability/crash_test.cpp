@@ -35,9 +35,9 @@ std::uint64_t OpsOf(const WorkloadShape& shape, std::uint64_t seed) {
   RandomWorkload(fs, shape, seed);
   return fs->ops();
 }
-std::uint64_t ScriptedOps() {
+std::uint64_t ScriptedOps(bool journal) {
   auto fs = std::make_shared<CrashFs>();
-  ScriptedWorkload(fs);
+  ScriptedWorkload(fs, journal);
   return fs->ops();
 }
 
@@ -57,18 +57,25 @@ const WorkloadShape kShapes[] = {
     {1, 4, 30, 2, Durability::batch},    // one run, producers racing on it
 };
 
-constexpr std::size_t kSyncfsFiles[] = {1, 0, 4};
+// How waves are made durable: one syncfs, one fdatasync per file, either by
+// the number of files, or one fdatasync of the journal (Options::journal).
+struct SyncMode {
+  std::size_t syncfs_files;
+  bool journal;
+};
+constexpr SyncMode kSyncModes[] = {{1, false}, {0, false}, {4, false}, {0, true}};
 
 TEST(CrashTest, RandomPowerLossAcrossManyRunsAndProducers) {
   const bool replay = std::getenv("RUNLOG_CRASH_SEED") != nullptr;
   const std::uint64_t base = SeedFromEnv(20261204);
   std::uint64_t cases = SizeFromEnv("RUNLOG_CRASH_CASES", UnderSanitizer() ? 500 : 10000, 1000000);
   if (replay) cases = 1;
-  std::uint64_t ops[std::size(kShapes)][std::size(kSyncfsFiles)];
+  std::uint64_t ops[std::size(kShapes)][std::size(kSyncModes)];
   for (std::size_t s = 0; s < std::size(kShapes); ++s)
-    for (std::size_t k = 0; k < std::size(kSyncfsFiles); ++k) {
+    for (std::size_t k = 0; k < std::size(kSyncModes); ++k) {
       WorkloadShape sh = kShapes[s];
-      sh.syncfs_files = kSyncfsFiles[k];
+      sh.syncfs_files = kSyncModes[k].syncfs_files;
+      sh.journal = kSyncModes[k].journal;
       ops[s][k] = OpsOf(sh, 1);
     }
   const auto start = Clock::now();
@@ -77,11 +84,10 @@ TEST(CrashTest, RandomPowerLossAcrossManyRunsAndProducers) {
     const std::uint64_t seed = base + i;
     const std::size_t shape = seed % std::size(kShapes);
     std::mt19937_64 rng(seed);
-    // Waves made durable by one syncfs, by one fdatasync per file, or by
-    // either depending on how many files the wave covers.
-    const std::size_t mode = (seed / std::size(kShapes)) % std::size(kSyncfsFiles);
+    const std::size_t mode = (seed / std::size(kShapes)) % std::size(kSyncModes);
     WorkloadShape sh = kShapes[shape];
-    sh.syncfs_files = kSyncfsFiles[mode];
+    sh.syncfs_files = kSyncModes[mode].syncfs_files;
+    sh.journal = kSyncModes[mode].journal;
     auto fs = std::make_shared<CrashFs>();
     // Some crash points lie past the end: a crash after a clean close.
     const std::uint64_t n = ops[shape][mode];
@@ -102,8 +108,13 @@ TEST(CrashTest, RandomPowerLossAcrossManyRunsAndProducers) {
               UnderSanitizer() ? " (reduced size: sanitizer build)" : "");
 }
 
-TEST(CrashTest, EveryCrashPointOfAScriptedWorkloadTimesFiveDamageSeeds) {
-  const std::uint64_t k = ScriptedOps();
+// Every crash point, with waves synced file by file and through the journal
+// (its 4 KiB files rotate and checkpoint within the script).
+class CrashPointTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(CrashPointTest, EveryCrashPointOfAScriptedWorkloadTimesFiveDamageSeeds) {
+  const bool journal = GetParam();
+  const std::uint64_t k = ScriptedOps(journal);
   ASSERT_GT(k, 20u) << "the scripted workload made too few file-system calls to be worth crashing";
   const auto start = Clock::now();
   int failures = 0;
@@ -114,7 +125,7 @@ TEST(CrashTest, EveryCrashPointOfAScriptedWorkloadTimesFiveDamageSeeds) {
         continue;
       auto fs = std::make_shared<CrashFs>();
       fs->PowerOffAt(point);
-      History h = ScriptedWorkload(fs);
+      History h = ScriptedWorkload(fs, journal);
       const std::string err = RecoverAndCheck(fs->Crash(seed), h, d == 0);
       if (!err.empty()) {
         ++failures;
@@ -123,12 +134,15 @@ TEST(CrashTest, EveryCrashPointOfAScriptedWorkloadTimesFiveDamageSeeds) {
       }
     }
   }
-  std::printf("[ crash ] every crash point of the scripted workload: %llu calls x 5 damage seeds, %.1f s\n",
-              static_cast<unsigned long long>(k + 1), Seconds(start));
+  std::printf("[ crash ] every crash point of the scripted workload%s: %llu calls x 5 damage seeds, %.1f s\n",
+              journal ? " (journal)" : "", static_cast<unsigned long long>(k + 1), Seconds(start));
 }
 
+INSTANTIATE_TEST_SUITE_P(Sync, CrashPointTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "journal" : "files"; });
+
 TEST(CrashTest, CrashesInsideRecoveryConverge) {
-  const std::uint64_t k = ScriptedOps();
+  const std::uint64_t k = ScriptedOps(false);
   const auto start = Clock::now();
   std::uint64_t cases = 0;
   int failures = 0;

@@ -205,6 +205,10 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     number("recordLimit", &opts.recordLimit);
     number("openFileLimit", &opts.openFileLimit);
     number("syncThreads", &opts.syncThreads);
+    if (Napi::Value j = o.Get("journal"); !j.IsUndefined()) {
+      if (!j.IsBoolean()) throw_invalid(env, "journal must be a boolean");
+      opts.journal = j.As<Napi::Boolean>().Value();
+    }
     std::int64_t delay_us = opts.maxBatchDelay.count();
     number("maxBatchDelayUs", &delay_us);
     opts.maxBatchDelay = std::chrono::microseconds(delay_us);

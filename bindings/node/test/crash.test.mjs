@@ -3,6 +3,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { openEngine } from '../index.js';
 import { scratch, meta, collect, packageDir, runlogCli } from './helpers.mjs';
@@ -10,11 +11,11 @@ import { scratch, meta, collect, packageDir, runlogCli } from './helpers.mjs';
 // The writer: 4 async producers append as fast as they can; after each
 // acknowledgement it prints "seq text-index" on stdout (synchronously), so
 // what the parent reads was acknowledged before it was printed.
-const writer = (exitAfter) => `
+const writer = (exitAfter, journal = false) => `
 const fs = require('node:fs');
 const { openEngine } = require(${JSON.stringify(path.join(packageDir, 'index.js'))});
 (async () => {
-  const engine = await openEngine({ runsRoot: process.argv[1], overBudget: 'wait' });
+  const engine = await openEngine({ runsRoot: process.argv[1], overBudget: 'wait', journal: ${journal} });
   const run = await engine.openRun({ taskId: 'crash', runId: 'r1', stepId: 's', stepName: 'n', workerKind: 'w',
     attempt: 1, repoRoot: '.', worktreePath: '.', createdAt: '', checkpointMode: 'none' });
   let n = 0, acked = 0;
@@ -34,8 +35,8 @@ const { openEngine } = require(${JSON.stringify(path.join(packageDir, 'index.js'
 })();
 `;
 
-async function writeUntil(dir, exitAfter, killAfterLines) {
-  const child = spawn(process.execPath, ['-e', writer(exitAfter), `${dir}/runs`], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function writeUntil(dir, exitAfter, killAfterLines, journal = false) {
+  const child = spawn(process.execPath, ['-e', writer(exitAfter, journal), `${dir}/runs`], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (b) => {
     out += b;
@@ -70,6 +71,16 @@ test('SIGKILL mid-way: every acknowledged record survives the reopen', { timeout
   assert.equal(signal, 'SIGKILL');
   assert.ok(acked.size >= 3000, `records were acknowledged before the kill (${acked.size})`);
   await checkReopened(dir, acked);
+});
+
+test('SIGKILL mid-way with the journal: the next opener finishes it, nothing acknowledged is lost', { timeout: 60000 }, async (t) => {
+  const dir = scratch();
+  const { signal, acked } = await writeUntil(dir, 0, 3000, true);
+  assert.equal(signal, 'SIGKILL');
+  const left = fs.readdirSync(`${dir}/runs/.journal`).filter((n) => n.endsWith('.wal'));
+  assert.equal(left.length, 1, 'the killed writer left its journal');
+  await checkReopened(dir, acked);
+  assert.deepEqual(fs.readdirSync(`${dir}/runs/.journal`).filter((n) => n.endsWith('.wal')), [], 'finished and removed');
 });
 
 test('process.exit mid-way loses nothing acknowledged and does not crash', { timeout: 60000 }, async (t) => {
