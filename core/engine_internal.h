@@ -215,6 +215,7 @@ class SequencerOwned {
              const std::array<std::uint64_t, kRunChannels>& records) {
     next_seq = last_seq + 1;
     size = sizes;
+    written_back = sizes;
     encoded_count = records;
   }
 
@@ -225,6 +226,7 @@ class SequencerOwned {
   std::array<OutChain, kRunChannels> out{};         ///< encoded, not yet written
   std::array<std::uint64_t, kRunChannels> encoded_count{};
   std::array<bool, kRunChannels> unsynced{};        ///< written since listed in a wave
+  std::array<std::uint64_t, kRunChannels> written_back{};  ///< journal mode: writeback started up to here
   std::uint64_t expected = 1;                        ///< the next ticket to sequence
   std::vector<Item> early;                           ///< tickets that arrived before `expected`, by t % size
   std::size_t early_count = 0;

@@ -14,6 +14,10 @@
 
 namespace runlog::detail {
 
+namespace {
+constexpr std::uint64_t kWritebackBytes = std::uint64_t{256} << 10;  // journal mode: see write_stream
+}  // namespace
+
 // ------------------------------------------------------ 1. write the batch
 
 void Sequencer::write_stream(StreamState& s) {
@@ -47,6 +51,13 @@ void Sequencer::write_stream(StreamState& s) {
     put_chain(c);
     if (journal != nullptr) {
       next_wave_->journal = true;  // one fdatasync of the journal covers this file
+      // The run file is synced only by checkpoints: start its writeback every
+      // 256 KiB (no wait, no flush), so that dirty pages never pile up for a
+      // checkpoint's syncfs to write at once while the journal's flushes wait.
+      if (offset - s.own.written_back[ci] >= kWritebackBytes) {
+        s.storage->start_writeback(static_cast<Channel>(ci), s.own.written_back[ci], offset - s.own.written_back[ci]);
+        s.own.written_back[ci] = offset;
+      }
     } else if (batch_mode() && !s.own.unsynced[ci]) {
       s.own.unsynced[ci] = true;
       SyncTask t;

@@ -49,6 +49,10 @@ class RunStorage {
   virtual Status append(Channel channel, const struct iovec* iov, int iovcnt, std::uint64_t offset) = 0;
   /// Sync thread: fdatasync of the channel's file.
   virtual Status sync(Channel channel) = 0;
+  /// Sequencer: start writing a range of the channel's file back, no wait, no
+  /// flush (journal mode keeps the run files' dirty pages few, so that a
+  /// checkpoint's syncfs has little left to write). A hint.
+  virtual void start_writeback(Channel, std::uint64_t /*offset*/, std::uint64_t /*n*/) {}
   /// Sync thread: atomic replace of state.json (temp, sync, rename, sync folder).
   virtual Status write_state(const RunStateSnapshot& state) = 0;
   /// Sequencer: durable.seq rewritten in place (no sync).

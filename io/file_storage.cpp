@@ -28,6 +28,9 @@ class FileRunStorage final : public detail::RunStorage {
     return files_.channel[static_cast<int>(ch)]->pwritev(iov, iovcnt, offset);
   }
   Status sync(Channel ch) override { return files_.channel[static_cast<int>(ch)]->datasync(); }
+  void start_writeback(Channel ch, std::uint64_t offset, std::uint64_t n) override {
+    files_.channel[static_cast<int>(ch)]->start_writeback(offset, n);
+  }
   Status write_state(const RunStateSnapshot& state) override { return io::write_state(*files_.dir, state, layout_); }
   Status write_durable(std::uint64_t seq) override {
     return write_durable_seq(*files_.durable_seq, seq, &files_.durable_written);

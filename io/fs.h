@@ -47,6 +47,10 @@ class File {
   /// fdatasync. After a failure the file's state is indeterminate: callers
   /// must fail-stop, never retry and take a later success as durability.
   virtual Status datasync() = 0;
+  /// Starts writing [offset, offset + n) back to the device without waiting
+  /// and without a flush (sync_file_range SYNC_FILE_RANGE_WRITE): a hint that
+  /// promises nothing. Default: nothing.
+  virtual void start_writeback(std::uint64_t /*offset*/, std::uint64_t /*n*/) {}
   /// ftruncate to `size` (not durable until datasync()).
   virtual Status truncate(std::uint64_t size) = 0;
   /// The file's current size.

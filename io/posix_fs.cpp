@@ -88,6 +88,10 @@ class PosixFile final : public File {
     return Status::OK();
   }
 
+  void start_writeback(std::uint64_t offset, std::uint64_t n) override {
+    (void)::sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(n), SYNC_FILE_RANGE_WRITE);
+  }
+
   Status datasync() override {
     // No retry on EINTR: after a failed sync the file's state is unknown.
     if (::fdatasync(fd_) != 0) return Status::FromErrno(errno, "fdatasync " + path_);
