@@ -82,6 +82,7 @@ void Sequencer::write_stream(StreamState& s) {
 }
 
 void Sequencer::write_batch() {
+  const std::int64_t started_ns = mono_ns();
   for (StreamState* s : dirty_) write_stream(*s);
   dirty_.clear();
   if (journal_ != nullptr && !journal_failed_) {
@@ -94,6 +95,7 @@ void Sequencer::write_batch() {
       (void)journal_->rotate();
     }
   }
+  last_write_ns_ = mono_ns() - started_ns;
   core_.n_records.fetch_add(batch_records_, std::memory_order_relaxed);
   core_.n_batches.fetch_add(1, std::memory_order_relaxed);
   if (batch_mode()) {

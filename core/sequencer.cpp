@@ -86,6 +86,7 @@ void Sequencer::run() {
         took = take_round(&drained);
       }
     }
+    behind_ = !drained;
     if (batch_open_) {
       bool full = batch_bytes_ >= core_.options.maxBatchBytes;
       bool late = mono_ns() - batch_started_ns_ >= batch_due_ns(delay_ns);

@@ -55,7 +55,7 @@ export interface EngineOptions {
   inFlightBudget?: number;
   /** A batch is written once it holds this many bytes. Default 4 MiB. */
   maxBatchBytes?: number;
-  /** Longest wait of encoded records before their batch is written, in µs (while a sync wave runs, at least half the last wave's time). Default 1000. */
+  /** Longest wait of encoded records before their batch is written while more keep coming, in µs (at least as long as the last batch took to write, and while a sync wave runs, half the last wave's time). Default 1000. */
   maxBatchDelayUs?: number;
   /** Most text bytes in one record; longer appends become several records. Default 1 MiB. */
   recordLimit?: number;

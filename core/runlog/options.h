@@ -39,9 +39,13 @@ struct Options {
   std::string conversationsRoot = "conversations";
   /// Default batch: an acknowledgement means fdatasync-ed.
   Durability durability = Durability::batch;
-  /// Longest time encoded records wait before their batch is written, while an
-  /// earlier batch is still being synced (then at least half the time the last
-  /// sync wave took: those records wait for it anyway). Default 1 ms; 0 < delay <= 1 s.
+  /// Longest time encoded records wait before their batch is written, while
+  /// more keep coming (a batch is written at once when the producers are idle
+  /// and no sync is in flight). At least as long as the last batch took to
+  /// write, so that writing stays under half the sequencer's time where each
+  /// batch touches many files; while a sync wave is in flight, at least half
+  /// the time the last wave took (those records wait for it anyway).
+  /// Default 1 ms; 0 < delay <= 1 s.
   std::chrono::microseconds maxBatchDelay{1000};
   /// A batch is written once it holds this many encoded bytes. Default 4 MiB;
   /// 64 KiB ..= 256 MiB.

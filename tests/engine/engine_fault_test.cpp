@@ -5,6 +5,7 @@
 // as durability); other runs go on; reopening re-checks the run from disk.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <string>
@@ -285,6 +286,54 @@ TEST_F(EngineFaultTest, WhileAWaveSyncsABatchWaitsForHalfTheLastWaveOrUntilFull)
   std::uint64_t last = 0;
   ASSERT_TRUE(CheckRun(run_dir("task", "r"), &last));
   EXPECT_EQ(last, 23u);
+}
+
+// While records keep coming, a batch is not written before it is as old as
+// the last batch took to write: a write costs about one pwritev per file
+// whatever the batch's size, so slow writes mean larger batches, not a
+// sequencer that only writes. After one write of 300 ms, the next batch
+// waits ~300 ms, not 1 ms (the budget holds ~200 ms of records: the queue
+// does not drain meanwhile).
+TEST_F(EngineFaultTest, WhileRecordsKeepComingABatchWaitsAsLongAsTheLastWriteTook) {
+  Options o = FaultOptions(Durability::none);
+  o.maxBatchDelay = std::chrono::microseconds(1000);
+  o.maxBatchBytes = std::size_t{256} << 20;
+  o.inFlightBudget = std::size_t{16} << 20;
+  auto engine = OpenEngine(o);
+  ASSERT_NE(engine, nullptr);
+  runlog::Run run = OpenRun(*engine, "task", "r");
+  fs_->SlowWrites("/r/stdout.jsonl", 300ms, 1);  // the first batch's write
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> pushed{0};
+  std::vector<std::thread> producers;
+  for (int t = 0; t < 2; ++t) {  // faster than the sequencer: the queue does not drain
+    producers.emplace_back([&] {
+      Producer p(*engine);
+      while (!stop.load()) {
+        if (!p.push_stdout(run, "\"quoted\" \"text\"\n").ok()) return;
+        pushed.fetch_add(1);
+      }
+    });
+  }
+  const auto deadline = Clock::now() + 20s;
+  while (fs_->slow_writes_done() == 0 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(10ms);
+  const std::uint64_t after_slow = engine->stats().batches;
+  std::this_thread::sleep_for(50ms);
+  const std::uint64_t later = engine->stats().batches;
+  while (engine->stats().batches == later && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  const std::uint64_t resumed = engine->stats().batches;
+  stop.store(true);
+  for (auto& t : producers) t.join();
+  EXPECT_EQ(fs_->slow_writes_done(), 1);
+  EXPECT_EQ(later, after_slow) << "a batch was written within 60 ms of a 300 ms write";
+  EXPECT_GT(resumed, later) << "no batch after the slow one";
+  ASSERT_TRUE(engine->flush().ok());
+  EXPECT_EQ(run.durable_seq(), pushed.load());
+  EXPECT_TRUE(run.close().ok());
+  std::uint64_t last = 0;
+  ASSERT_TRUE(CheckRun(run_dir("task", "r"), &last));
+  EXPECT_EQ(last, pushed.load());
 }
 
 TEST_F(EngineFaultTest, FailedWriteFailsTheRecordAndOtherRunsGoOn) {

@@ -1,6 +1,8 @@
 // tests/support/fault_fs.cpp — see fault_fs.h.
 #include "support/fault_fs.h"
 
+#include <thread>
+
 namespace runlog::testing {
 namespace {
 
@@ -10,6 +12,12 @@ class FaultFile final : public io::File {
   Status pwritev(const struct iovec* iov, int iovcnt, std::uint64_t offset) override {
     if (int e = fs_->FaultFor(FaultFs::Op::pwritev, real_->path()); e != 0)
       return Status::FromErrno(e, "write " + real_->path() + " at offset " + std::to_string(offset));
+    if (auto delay = fs_->WriteDelayFor(real_->path()); delay.count() > 0) {
+      std::this_thread::sleep_for(delay);
+      Status st = real_->pwritev(iov, iovcnt, offset);
+      fs_->NoteSlowWriteDone();
+      return st;
+    }
     return real_->pwritev(iov, iovcnt, offset);
   }
   Status pread(void* buf, std::size_t n, std::uint64_t offset, std::size_t* got) override {

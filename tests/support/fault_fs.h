@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -58,10 +59,31 @@ class FaultFs final : public io::Fs, public std::enable_shared_from_this<FaultFs
     cv_.wait(lock, [&] { return !hold_; });
     --held_;
   }
-  /// Disarms every fault.
+  /// The next `times` pwritev calls on a file whose path ends with `suffix`
+  /// sleep for `delay` first, then write (a slow device). Thread: any.
+  void SlowWrites(std::string suffix, std::chrono::milliseconds delay, int times) {
+    std::lock_guard<std::mutex> lock(mu_);
+    slow_suffix_ = std::move(suffix);
+    slow_delay_ = delay;
+    slow_left_ = times;
+  }
+  /// How long a pwritev on `path` sleeps first (SlowWrites); counts it.
+  std::chrono::milliseconds WriteDelayFor(const std::string& path) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (slow_left_ == 0 || path.size() < slow_suffix_.size() ||
+        path.compare(path.size() - slow_suffix_.size(), slow_suffix_.size(), slow_suffix_) != 0)
+      return std::chrono::milliseconds(0);
+    --slow_left_;
+    return slow_delay_;
+  }
+  /// Slow pwritev calls that have returned. Thread: any.
+  int slow_writes_done() const { return slow_done_.load(); }
+  void NoteSlowWriteDone() { slow_done_.fetch_add(1); }
+  /// Disarms every fault and slow write.
   void Clear() {
     std::lock_guard<std::mutex> lock(mu_);
     faults_.clear();
+    slow_left_ = 0;
   }
   /// How many operations failed so far.
   int failures() const { return failures_.load(); }
@@ -93,6 +115,10 @@ class FaultFs final : public io::Fs, public std::enable_shared_from_this<FaultFs
   bool hold_ = false;
   int held_ = 0;
   std::vector<Fault> faults_;
+  std::string slow_suffix_;
+  std::chrono::milliseconds slow_delay_{0};
+  int slow_left_ = 0;
+  std::atomic<int> slow_done_{0};
   std::atomic<int> failures_{0};
 };
 
