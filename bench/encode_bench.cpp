@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -11,6 +12,8 @@
 
 #include "core/crc32c.h"
 #include "core/line_encoder.h"
+#include "core/utf8.h"
+#include "core/utf8_internal.h"
 
 namespace {
 
@@ -60,3 +63,39 @@ void BM_EncodeChunkLine(benchmark::State& state) {
 BENCHMARK(BM_EncodeChunkLine)->Arg(100)->Arg(1024)->Arg(4096);
 
 }  // namespace
+
+// The two escapers on 64 KiB of text: W1/W2's (a special byte every ~13) and
+// `seq`'s output (a newline every ~8). Checks that both write the same bytes.
+void BM_JsonEscape(benchmark::State& state) {
+  const bool shuffle = state.range(0) == 1;
+  const bool digits = state.range(1) == 1;
+  const bool plain = state.range(1) == 2;
+  if (shuffle && !runlog::utf8_detail::shuffle_available()) {
+    state.SkipWithError("no SSSE3 on this CPU");
+    return;
+  }
+  std::string text;
+  if (digits) {
+    for (int i = 1; text.size() < 65536; ++i) text += std::to_string(1000000 + i) + "\n";
+  } else if (plain) {
+    text = sample_text(65536, 7);
+    for (char& c : text)
+      if (c == '"' || c == '\\' || c == '\t' || c == '\n') c = 'x';
+  } else {
+    text = sample_text(65536, 7);
+  }
+  auto f = shuffle ? &runlog::utf8_detail::escape_shuffle : &runlog::utf8_detail::escape_portable;
+  std::vector<char> out(runlog::json_escape_bound(text.size()));
+  std::vector<char> other(out.size());
+  const char* e1 = f(text.data(), text.size(), out.data(), nullptr);
+  const char* e2 = runlog::utf8_detail::escape_portable(text.data(), text.size(), other.data(), nullptr);
+  if (e1 - out.data() != e2 - other.data() || !std::equal(static_cast<const char*>(out.data()), e1, other.data()))
+    throw std::runtime_error("the escapers disagree");
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(f(text.data(), text.size(), out.data(), nullptr));
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
+  state.SetLabel(std::string(shuffle ? "shuffle" : "portable") + (digits ? ", seq output" : plain ? ", no special byte" : ", W1 text"));
+}
+BENCHMARK(BM_JsonEscape)->Args({0, 0})->Args({1, 0})->Args({0, 1})->Args({1, 1})->Args({0, 2})->Args({1, 2});

@@ -5,9 +5,11 @@
 // SSE2 (baseline on x86-64; an 8-byte SWAR scan elsewhere) and copied with one
 // unaligned store per 16 bytes (store first, then advance only past the plain
 // prefix: the output bound of 6 bytes per input byte leaves room for it). A
-// block of ASCII with special bytes in it (below 0x20, '"', '\\') has all of
-// them escaped from its one mask; at a byte of 0x80 and above a scalar step
-// validates UTF-8, then the fast scan resumes.
+// block of ASCII with special bytes in it (below 0x20, '"', '\\') is escaped
+// without leaving the vector loop: with SSSE3 (chosen once at run time), by
+// one byte shuffle per 8 bytes when all its specials have two-byte escapes;
+// otherwise each special from the block's one mask. At a byte of 0x80 and
+// above a scalar step validates UTF-8, then the fast scan resumes.
 //
 // The UTF-8 validation follows the Unicode/WHATWG table of well-formed
 // sequences: after lead E0 the second byte is A0..BF, after ED 80..9F (no
@@ -17,6 +19,7 @@
 // accepted so far (the "maximal subpart"), and decoding resumes at the byte
 // that did not fit. Bytes 80..C1 and F5..FF on their own give one U+FFFD each.
 #include "utf8.h"
+#include "utf8_internal.h"
 
 #include <array>
 #include <cstdint>
@@ -26,6 +29,7 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#include <tmmintrin.h>
 #endif
 
 namespace runlog {
@@ -143,9 +147,108 @@ inline std::uint64_t special_bytes_swar(std::uint64_t v) noexcept {
 }
 #endif
 
-}  // namespace
+#if defined(__SSE2__)
+// How an ASCII block of 16 bytes with special bytes in it (`mask`, one bit per
+// byte) is escaped: writes its escaped form at `out`, returns the new end.
+// REQUIRES: room for 6 x 16 bytes at out; p[0..16) readable (end - p >= 16).
 
-char* json_escape_utf8(const char* in, std::size_t n, char* out, bool* valid) noexcept {
+// SSE2: each special byte from the one mask, with the plain runs between them
+// copied 16 bytes at a time (the output bound leaves room). Leaving the vector
+// loop at each special byte instead cost a mispredicted branch per escape.
+struct Sse2Blocks {
+  static char* ascii_block(__m128i /*v*/, unsigned mask, const unsigned char* p, char* out,
+                           const unsigned char* end) noexcept {
+    unsigned pos = 0;
+    do {
+      const auto k = static_cast<unsigned>(__builtin_ctz(mask));
+      copy_upto16(out, p + pos, k - pos, end);
+      out += k - pos;
+      out = put_ascii_escape(out, p[k]);
+      pos = k + 1;
+      mask &= mask - 1;
+    } while (mask != 0);
+    copy_upto16(out, p + pos, 16 - pos, end);
+    return out + (16 - pos);
+  }
+};
+
+// Per 8-bit mask of a half: output byte j comes from input byte shuffle[j]
+// (0x80: zero, past the output); first[j] is 0xFF where output byte j is the
+// backslash of an escape; len is 8 + the specials in the half.
+struct Expansions {
+  alignas(16) std::uint8_t shuffle[256][16];
+  alignas(16) std::uint8_t first[256][16];
+  std::uint8_t len[256];
+};
+
+constexpr Expansions make_expansions() {
+  Expansions t{};
+  for (unsigned m = 0; m < 256; ++m) {
+    unsigned j = 0;
+    for (unsigned i = 0; i < 8; ++i) {
+      t.shuffle[m][j] = static_cast<std::uint8_t>(i);
+      if (m & (1u << i)) {
+        t.first[m][j] = 0xFF;
+        t.shuffle[m][++j] = static_cast<std::uint8_t>(i);
+      }
+      ++j;
+    }
+    for (; j < 16; ++j) t.shuffle[m][j] = 0x80;
+    t.len[m] = static_cast<std::uint8_t>(8 + __builtin_popcount(m));
+  }
+  return t;
+}
+
+alignas(64) constexpr Expansions kExpansions = make_expansions();
+
+// The letter of each two-byte control escape by the byte's low nibble (bytes
+// below 0x10), and which of those bytes have one.
+alignas(16) constexpr std::uint8_t kCtrlLetter[16] = {0, 0, 0, 0, 0, 0, 0, 0, 'b', 't', 'n', 0, 'f', 'r', 0, 0};
+alignas(16) constexpr std::uint8_t kCtrlShort[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0, 0};
+
+// SSSE3: when every special byte of the block has a two-byte escape (`\"`,
+// `\\`, `\b`, `\t`, `\n`, `\f`, `\r`), each 8-byte half is expanded by one
+// byte shuffle (each special byte doubled, from a table indexed by the half's
+// 8-bit mask), its first copies set to `\` and its second mapped to the
+// escape's letter: no branch per special byte. Other control bytes
+// (`\u00XX`) take the SSE2 path.
+struct Ssse3Blocks {
+  __attribute__((target("ssse3"))) static char* ascii_block(__m128i v, unsigned mask, const unsigned char* p,
+                                                             char* out, const unsigned char* end) noexcept {
+    const __m128i ctrl = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+    const __m128i short_ctrl =
+        _mm_and_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x10)),
+                      _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(kCtrlShort)), v));
+    if (_mm_movemask_epi8(_mm_andnot_si128(short_ctrl, ctrl)) != 0) return Sse2Blocks::ascii_block(v, mask, p, out, end);
+    // Each control byte to its letter ('"' and '\\' are their own), then
+    // each half expanded: every special byte doubled, its first copy `\\`.
+    const __m128i letters = _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(kCtrlLetter)), v);
+    const __m128i m = _mm_or_si128(_mm_andnot_si128(ctrl, v), _mm_and_si128(ctrl, letters));
+    const __m128i bslash = _mm_set1_epi8('\\');
+    const unsigned lo = mask & 0xFF;
+    const unsigned hi = mask >> 8;
+    const __m128i x0 = _mm_shuffle_epi8(m, _mm_load_si128(reinterpret_cast<const __m128i*>(kExpansions.shuffle[lo])));
+    const __m128i f0 = _mm_load_si128(reinterpret_cast<const __m128i*>(kExpansions.first[lo]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                     _mm_or_si128(_mm_andnot_si128(f0, x0), _mm_and_si128(f0, bslash)));
+    out += kExpansions.len[lo];
+    // Bytes 8..15: the same table, its indices + 8 (0x80 stays >= 0x80: zero).
+    const __m128i s1 = _mm_or_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(kExpansions.shuffle[hi])),
+                                    _mm_set1_epi8(8));
+    const __m128i x1 = _mm_shuffle_epi8(m, s1);
+    const __m128i f1 = _mm_load_si128(reinterpret_cast<const __m128i*>(kExpansions.first[hi]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                     _mm_or_si128(_mm_andnot_si128(f1, x1), _mm_and_si128(f1, bslash)));
+    return out + kExpansions.len[hi];
+  }
+};
+#endif
+
+// The escaper, for one way of escaping ASCII blocks (Blocks; unused without
+// SSE2). Inlined into each entry point below, so Ssse3Blocks' code is
+// compiled inside a function that has SSSE3.
+template <class Blocks>
+__attribute__((always_inline)) inline char* escape_with(const char* in, std::size_t n, char* out, bool* valid) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(in);
   const unsigned char* const end = p + n;
   bool ok = true;
@@ -170,22 +273,10 @@ char* json_escape_utf8(const char* in, std::size_t n, char* out, bool* valid) no
           continue;
         }
         if (_mm_movemask_epi8(v) == 0) {
-          // ASCII only: every special byte of the block is escaped from the one
-          // mask, with the plain runs between them copied 16 bytes at a time
-          // (the output bound leaves room: 6 per input byte, 16 or more left).
-          // Leaving the vector loop at each special byte instead costs a
-          // mispredicted branch per escape, and W2's text escapes every ~13 bytes.
-          unsigned pos = 0;
-          do {
-            const auto k = static_cast<unsigned>(__builtin_ctz(mask));
-            copy_upto16(out, p + pos, k - pos, end);
-            out += k - pos;
-            out = put_ascii_escape(out, p[k]);
-            pos = k + 1;
-            mask &= mask - 1;
-          } while (mask != 0);
-          copy_upto16(out, p + pos, 16 - pos, end);
-          out += 16 - pos;
+          // ASCII only: every special byte of the block is escaped in one step
+          // (Blocks), without leaving the vector loop: W2's text escapes every
+          // ~13 bytes, `seq`'s output every ~8.
+          out = Blocks::ascii_block(v, mask, p, out, end);
           p += 16;
           continue;
         }
@@ -248,6 +339,46 @@ char* json_escape_utf8(const char* in, std::size_t n, char* out, bool* valid) no
 
   if (valid) *valid = ok;
   return out;
+}
+
+}  // namespace
+
+namespace utf8_detail {
+#if defined(__SSE2__)
+char* escape_portable(const char* in, std::size_t n, char* out, bool* valid) noexcept {
+  return escape_with<Sse2Blocks>(in, n, out, valid);
+}
+bool shuffle_available() noexcept {
+  __builtin_cpu_init();  // may run before the libgcc constructor that fills the cpu model
+  return __builtin_cpu_supports("ssse3");
+}
+__attribute__((target("ssse3"))) char* escape_shuffle(const char* in, std::size_t n, char* out, bool* valid) noexcept {
+  return escape_with<Ssse3Blocks>(in, n, out, valid);
+}
+#else
+struct NoBlocks {};
+char* escape_portable(const char* in, std::size_t n, char* out, bool* valid) noexcept {
+  return escape_with<NoBlocks>(in, n, out, valid);
+}
+bool shuffle_available() noexcept { return false; }
+char* escape_shuffle(const char* in, std::size_t n, char* out, bool* valid) noexcept {
+  return escape_portable(in, n, out, valid);
+}
+#endif
+}  // namespace utf8_detail
+
+namespace {
+using EscapeFn = char* (*)(const char*, std::size_t, char*, bool*) noexcept;
+
+EscapeFn chosen_escape() noexcept {
+  static const EscapeFn fn =
+      utf8_detail::shuffle_available() ? &utf8_detail::escape_shuffle : &utf8_detail::escape_portable;
+  return fn;
+}
+}  // namespace
+
+char* json_escape_utf8(const char* in, std::size_t n, char* out, bool* valid) noexcept {
+  return chosen_escape()(in, n, out, valid);
 }
 
 std::size_t utf8_incomplete_tail(const char* in, std::size_t n) noexcept {

@@ -3,6 +3,7 @@
 // against a scalar reference decoder on random bytes, and by parsing the
 // output back with simdjson.
 #include "core/utf8.h"
+#include "core/utf8_internal.h"
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -387,12 +388,48 @@ TEST(Utf8Escape, RandomBytesAgainstReferenceAndSimdjson) {
   }
 }
 
+// Both ways of escaping an ASCII block (one special byte at a time; one byte
+// shuffle per 8 bytes where the CPU has SSSE3), whichever json_escape_utf8 chose.
+using EscapeImpl = char* (*)(const char*, std::size_t, char*, bool*) noexcept;
+
+std::vector<std::pair<std::string, EscapeImpl>> escape_impls() {
+  std::vector<std::pair<std::string, EscapeImpl>> impls{{"portable", &utf8_detail::escape_portable}};
+  if (utf8_detail::shuffle_available()) impls.emplace_back("shuffle", &utf8_detail::escape_shuffle);
+  return impls;
+}
+
+std::string escape_by(EscapeImpl f, std::string_view in, bool* valid) {
+  const std::size_t bound = json_escape_bound(in.size());
+  std::unique_ptr<char[]> buf(new char[bound]);
+  char* end = f(in.data(), in.size(), buf.get(), valid);
+  EXPECT_LE(static_cast<std::size_t>(end - buf.get()), bound);
+  return std::string(buf.get(), static_cast<std::size_t>(end - buf.get()));
+}
+
+TEST(Utf8Escape, EveryImplementationOnEveryAsciiByteAtEveryPosition) {
+  for (const auto& [name, f] : escape_impls()) {
+    SCOPED_TRACE(name);
+    for (unsigned c = 0; c < 0x80; ++c) {
+      for (std::size_t pos = 0; pos < 40; ++pos) {
+        std::string in(40, 'a');
+        in[pos] = static_cast<char>(c);
+        in[(pos * 7 + 3) % 40] = '\n';  // a second special byte somewhere
+        bool valid = false;
+        const RefDecode ref = ref_decode(in);
+        ASSERT_EQ(escape_by(f, in, &valid), ref_json_body(ref.cps)) << "byte " << c << " at " << pos;
+        ASSERT_TRUE(valid);
+      }
+    }
+  }
+}
+
 // ASCII blocks with special bytes are escaped from one mask per 16 bytes, and
 // the plain runs between them copied 16 bytes at a time: every density of
 // specials, at every position of a block and of the input's last bytes (where
 // fewer than 16 bytes can be read), and now and then a non-ASCII byte that
-// sends the block to the scalar path.
+// sends the block to the scalar path. Every implementation.
 TEST(Utf8Escape, AsciiBlocksWithManySpecialsAgainstReference) {
+  const auto impls = escape_impls();
   std::mt19937_64 rng(20261204);
   static constexpr char kPlain[] = "abcdefghijklmnopqrstuvwxyz 0123456789{}[]:,/";
   static constexpr char kSpecial[] = "\"\\\n\t\r\x01\x1f\b\f";
@@ -405,11 +442,13 @@ TEST(Utf8Escape, AsciiBlocksWithManySpecialsAgainstReference) {
       else c = kPlain[rng() % (sizeof kPlain - 1)];
     }
     if (iter % 7 == 0) in[rng() % n] = static_cast<char>(0x80 + rng() % 128);
-    bool valid = false;
-    const std::string body = escape(in, &valid);
     const RefDecode ref = ref_decode(in);
-    ASSERT_EQ(valid, ref.valid) << "iter " << iter;
-    ASSERT_EQ(body, ref_json_body(ref.cps)) << "iter " << iter << " input size " << n;
+    for (const auto& [name, f] : impls) {
+      bool valid = false;
+      const std::string body = escape_by(f, in, &valid);
+      ASSERT_EQ(valid, ref.valid) << name << " iter " << iter;
+      ASSERT_EQ(body, ref_json_body(ref.cps)) << name << " iter " << iter << " input size " << n;
+    }
   }
 }
 

@@ -4,9 +4,10 @@
 // in quotes, one JSON string that simdjson parses; *valid says whether the
 // input was valid UTF-8 (and then the string decodes to the input); the
 // encoded line passes check_line; split points and incomplete tails keep
-// their documented ranges.
+// their documented ranges; both escapers (portable, shuffle) write the same bytes.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "core/line_encoder.h"
 #include "core/utf8.h"
+#include "core/utf8_internal.h"
 #include "fuzz_support.h"
 #include "io/recovery.h"
 
@@ -34,6 +36,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view s;
   if (parser.parse(json).get_string().get(s) != simdjson::SUCCESS) fuzz::Fail("not one JSON string");
   if (valid && s != std::string_view(in, size)) fuzz::Fail("a valid input did not round-trip");
+  {  // both implementations write the same bytes
+    std::vector<char> other(json_escape_bound(size));
+    bool other_valid = false;
+    char* e = utf8_detail::escape_portable(in, size, other.data(), &other_valid);
+    if (utf8_detail::shuffle_available()) {
+      std::vector<char> shuffled(json_escape_bound(size));
+      bool shuffled_valid = false;
+      char* e2 = utf8_detail::escape_shuffle(in, size, shuffled.data(), &shuffled_valid);
+      if (e2 - shuffled.data() != e - other.data() || shuffled_valid != other_valid ||
+          !std::equal(other.data(), e, shuffled.data()))
+        fuzz::Fail("the shuffle and portable escapers disagree");
+    }
+    if (static_cast<std::size_t>(e - other.data()) != n || !std::equal(other.data(), e, out.data() + 1))
+      fuzz::Fail("the portable escaper disagrees with json_escape_utf8");
+  }
 
   const std::size_t tail = utf8_incomplete_tail(in, size);
   if (tail > 3 || tail > size) fuzz::Fail("incomplete tail out of range");
