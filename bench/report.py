@@ -626,14 +626,16 @@ def write_report(results_path, machine, out, img_dir, context, r, order, node_js
                      f"| {r.med(n, 'max_ms') or 0:.1f} ms | {r.med(n, 'server_peak_rss_mib') or 0:.0f} MiB "
                      f"| {r.med(n, 'server_cpu_s') or 0:.1f} s | {r.med(n, 'client_cpu_s') or 0:.1f} s |\n")
     lines += node_section(node_json)
-    rest = [n for n in order if n not in set(ingest_names()) and not n.startswith(("BM_Replay", "BM_Encode", "serve/"))]
+    rest = [n for n in order if n not in set(ingest_names()) and not n.startswith(("BM_Replay", "BM_Encode", "BM_JsonEscape", "serve/"))]
     if rest:
         lines.append("## Other benchmarks\n")
         lines += generic_table(r, rest)
         lines.append("")
-    enc = [n for n in order if n.startswith("BM_Encode")]
+    enc = [n for n in order if n.startswith(("BM_Encode", "BM_JsonEscape"))]
     if enc:
-        lines.append("## Encoder micro-benchmark\n")
+        lines.append("## Encoder micro-benchmarks\n")
+        lines.append("`BM_JsonEscape/<escaper>/<text>`: escaper 0 portable, 1 shuffle (SSSE3); text 0 W1's, 1 `seq`'s "
+                     "output, 2 no special byte; 64 KiB each.\n")
         lines += generic_table(r, enc)
         lines.append("")
     lines.append(f"Raw results: `{os.path.relpath(results_path)}` (Google Benchmark JSON, not committed) on the machine "
