@@ -180,15 +180,17 @@ void Sequencer::mark_dirty(StreamState& s) {
   }
 }
 
+void Sequencer::add_page(OutChain& c) {
+  Page* p = get_page();
+  if (c.tail) c.tail->next = p; else c.head = p;
+  c.tail = p;
+  ++c.pages;
+}
+
 void Sequencer::append_line(StreamState& s, Channel ch, const char* line, std::size_t n) {
   OutChain& c = s.own.out[static_cast<int>(ch)];
   while (n > 0) {
-    if (c.tail == nullptr || c.tail->used == kPageSize) {
-      Page* p = get_page();
-      if (c.tail) c.tail->next = p; else c.head = p;
-      c.tail = p;
-      ++c.pages;
-    }
+    if (c.tail == nullptr || c.tail->used == kPageSize) add_page(c);
     std::size_t room = kPageSize - c.tail->used;
     std::size_t k = n < room ? n : room;
     std::memcpy(c.tail->data + c.tail->used, line, k);
@@ -202,9 +204,21 @@ void Sequencer::append_line(StreamState& s, Channel ch, const char* line, std::s
 void Sequencer::emit_chunk(StreamState& s, Channel ch, std::int64_t created_ms, std::int64_t push_ns,
                            const char* data, std::size_t n) {
   std::uint64_t seq = s.own.next_seq++;
-  char* line = line_buffer(chunk_line_bound(n));
-  std::size_t len = encode_chunk_line(line, seq, ch, created_ms, data, n);
-  append_line(s, ch, line, len);
+  const std::size_t bound = chunk_line_bound(n);
+  OutChain& c = s.own.out[static_cast<int>(ch)];
+  if (bound <= kPageSize && (c.tail == nullptr || c.tail->used == kPageSize)) add_page(c);
+  std::size_t len;
+  if (c.tail != nullptr && kPageSize - c.tail->used >= bound) {
+    // The common case: encoded in place at the end of the file's last page
+    // (no copy of the line). Otherwise through line_ and split across pages.
+    len = encode_chunk_line(c.tail->data + c.tail->used, seq, ch, created_ms, data, n);
+    c.tail->used += len;
+    c.bytes += len;
+  } else {
+    char* line = line_buffer(bound);
+    len = encode_chunk_line(line, seq, ch, created_ms, data, n);
+    append_line(s, ch, line, len);
+  }
   ++s.own.encoded_count[static_cast<int>(ch)];
   note_line(s, len, push_ns);
 }

@@ -53,6 +53,7 @@ class Sequencer {
                   std::int64_t push_ns, std::string_view fragment);
   void taken(Item& it);
   void open_batch();
+  void add_page(OutChain& c);  // a page from the pool at the end of c
   void append_line(StreamState& s, Channel ch, const char* line, std::size_t n);
   void note_line(StreamState& s, std::size_t len, std::int64_t push_ns);
   char* line_buffer(std::size_t bound);
