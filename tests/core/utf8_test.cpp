@@ -138,13 +138,17 @@ const std::vector<NodeCase>& node_cases() {
 
 // Runs json_escape_utf8 into a buffer of exactly json_escape_bound(n) bytes (so
 // that AddressSanitizer sees any write past the bound).
-std::string escape(std::string_view in, bool* valid = nullptr) {
+using EscapeImpl = char* (*)(const char*, std::size_t, char*, bool*) noexcept;
+
+std::string escape_by(EscapeImpl f, std::string_view in, bool* valid) {
   const std::size_t bound = json_escape_bound(in.size());
   std::unique_ptr<char[]> buf(new char[bound]);
-  char* end = json_escape_utf8(in.data(), in.size(), buf.get(), valid);
+  char* end = f(in.data(), in.size(), buf.get(), valid);
   EXPECT_LE(static_cast<std::size_t>(end - buf.get()), bound);
   return std::string(buf.get(), static_cast<std::size_t>(end - buf.get()));
 }
+
+std::string escape(std::string_view in, bool* valid = nullptr) { return escape_by(&json_escape_utf8, in, valid); }
 
 TEST(Utf8Escape, MatchesNodeTable) {
   for (const NodeCase& c : node_cases()) {
@@ -390,20 +394,10 @@ TEST(Utf8Escape, RandomBytesAgainstReferenceAndSimdjson) {
 
 // Both ways of escaping an ASCII block (one special byte at a time; one byte
 // shuffle per 8 bytes where the CPU has SSSE3), whichever json_escape_utf8 chose.
-using EscapeImpl = char* (*)(const char*, std::size_t, char*, bool*) noexcept;
-
 std::vector<std::pair<std::string, EscapeImpl>> escape_impls() {
   std::vector<std::pair<std::string, EscapeImpl>> impls{{"portable", &utf8_detail::escape_portable}};
   if (utf8_detail::shuffle_available()) impls.emplace_back("shuffle", &utf8_detail::escape_shuffle);
   return impls;
-}
-
-std::string escape_by(EscapeImpl f, std::string_view in, bool* valid) {
-  const std::size_t bound = json_escape_bound(in.size());
-  std::unique_ptr<char[]> buf(new char[bound]);
-  char* end = f(in.data(), in.size(), buf.get(), valid);
-  EXPECT_LE(static_cast<std::size_t>(end - buf.get()), bound);
-  return std::string(buf.get(), static_cast<std::size_t>(end - buf.get()));
 }
 
 TEST(Utf8Escape, EveryImplementationOnEveryAsciiByteAtEveryPosition) {
