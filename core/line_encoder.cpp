@@ -27,11 +27,15 @@ std::size_t chunk_line_bound(std::size_t n) noexcept {
 }
 
 std::size_t encode_chunk_line(char* out, std::uint64_t seq, Channel channel, std::int64_t created_ms,
-                              const char* text, std::size_t n) noexcept {
+                              const char* text, std::size_t n, IsoMsCache* iso) noexcept {
   char* p = put_seq_head(out, seq);
   p = put(p, channel == Channel::stdout_ ? R"("channel":"stdout","createdAt":")"
                                          : R"("channel":"stderr","createdAt":")");
-  format_iso_ms(created_ms, p);
+  if (iso != nullptr) {
+    iso->format(created_ms, p);
+  } else {
+    format_iso_ms(created_ms, p);
+  }
   p += kIsoLength;
   p = put(p, R"(","text":")");
   bool valid = true;

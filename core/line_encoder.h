@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "runlog/types.h"
+#include "timefmt.h"
 
 namespace runlog::detail {
 
@@ -22,9 +23,11 @@ std::size_t chunk_line_bound(std::size_t n) noexcept;
 /// Writes the line of a stdout/stderr chunk (with '\n') to out and returns its
 /// length. text[0..n) are the chunk's exact bytes: invalid UTF-8 becomes U+FFFD
 /// in "text" and the bytes are kept in "bytes" (base64).
+/// createdAt is written through `iso` when given (the caller's cache of the
+/// last second), else by format_iso_ms.
 /// REQUIRES: out has chunk_line_bound(n) bytes; channel is stdout_ or stderr_.
 std::size_t encode_chunk_line(char* out, std::uint64_t seq, Channel channel, std::int64_t created_ms,
-                              const char* text, std::size_t n) noexcept;
+                              const char* text, std::size_t n, IsoMsCache* iso = nullptr) noexcept;
 
 /// The most bytes encode_event_line() writes for a fragment of n bytes.
 constexpr std::size_t event_line_bound(std::size_t n) noexcept { return n + 80; }

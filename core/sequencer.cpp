@@ -211,12 +211,12 @@ void Sequencer::emit_chunk(StreamState& s, Channel ch, std::int64_t created_ms, 
   if (c.tail != nullptr && kPageSize - c.tail->used >= bound) {
     // The common case: encoded in place at the end of the file's last page
     // (no copy of the line). Otherwise through line_ and split across pages.
-    len = encode_chunk_line(c.tail->data + c.tail->used, seq, ch, created_ms, data, n);
+    len = encode_chunk_line(c.tail->data + c.tail->used, seq, ch, created_ms, data, n, &iso_);
     c.tail->used += len;
     c.bytes += len;
   } else {
     char* line = line_buffer(bound);
-    len = encode_chunk_line(line, seq, ch, created_ms, data, n);
+    len = encode_chunk_line(line, seq, ch, created_ms, data, n, &iso_);
     append_line(s, ch, line, len);
   }
   ++s.own.encoded_count[static_cast<int>(ch)];

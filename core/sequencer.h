@@ -124,6 +124,7 @@ class Sequencer {
   std::vector<SlotCursor> slots_;  // the engine's slots, as of slots_version_
   std::uint64_t slots_version_ = ~std::uint64_t{0};
   std::vector<char> line_;
+  IsoMsCache iso_;            // createdAt up to the second, of the last chunk encoded
   std::vector<char> joined_;  // carry + chunk, when a character was split across pushes
   std::vector<Page*> page_pool_;
   std::size_t page_pool_cap_;  // enough pages for a full batch: no churn in steady state

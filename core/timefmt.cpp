@@ -16,9 +16,8 @@ namespace runlog {
 namespace {
 
 constexpr std::int64_t kMsPerDay = 86'400'000;
-// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
-constexpr std::int64_t kMinMs = -62'167'219'200'000;
-constexpr std::int64_t kMaxMs = 253'402'300'799'999;
+constexpr std::int64_t kMinMs = kIsoMinMs;
+constexpr std::int64_t kMaxMs = kIsoMaxMs;
 
 constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
   y -= m <= 2 ? 1 : 0;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iterator>
 #include <random>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -122,6 +123,37 @@ TEST(TimeFmt, ConcurrentThreadsOnDifferentDays) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(mismatches.load(), 0);
+}
+
+// The sequencer's cache of the last second writes what format_iso_ms writes:
+// every millisecond across second, minute, day and year boundaries (forward,
+// backward, and jumping between far apart times), before 1970, and at and
+// beyond the ends of the range (clamped, and not kept as the second).
+TEST(TimeFmt, CacheOfTheLastSecondWritesWhatTheFormatterWrites) {
+  IsoMsCache cache;
+  std::size_t checked = 0;
+  auto check = [&](std::int64_t ms) {
+    char want[kIsoLength], got[kIsoLength];
+    format_iso_ms(ms, want);
+    cache.format(ms, got);
+    ++checked;
+    ASSERT_EQ(std::string(got, kIsoLength), std::string(want, kIsoLength)) << ms;
+  };
+  const std::int64_t starts[] = {0,          -1,           1'764'000'000'000, 1'767'225'599'000, 951'782'399'000,
+                                 kIsoMinMs, kIsoMaxMs - 2500, -86'400'000};
+  for (std::int64_t start : starts) {
+    for (std::int64_t ms = start - 2500; ms <= start + 2500; ++ms) check(ms);      // forward
+    for (std::int64_t ms = start + 2500; ms >= start - 2500; ms -= 7) check(ms);   // backward
+  }
+  for (const TimeCase& c : kNodeCases) {
+    check(c.ms);
+    check(c.ms + 1);
+    check(1'764'000'000'000);  // back and forth between far apart seconds
+  }
+  for (std::int64_t ms : {kIsoMaxMs + 1, kIsoMaxMs + 1000, kIsoMaxMs, kIsoMaxMs + 2, kIsoMinMs - 1, kIsoMinMs - 999,
+                          kIsoMinMs, std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()})
+    check(ms);
+  EXPECT_GT(checked, 45'000u);
 }
 
 TEST(TimeFmt, ParseRejects) {
