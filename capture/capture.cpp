@@ -246,7 +246,59 @@ std::string shell_join(const std::vector<std::string>& argv) {
   return out;
 }
 
+namespace {
+
+// Where a capture's reads land. read_into() calls `read(buf, room)` once, with
+// memory of its own, and returns the status of keeping what it read (the
+// sink's or the push's); *got is what read returned.
+class ChunkTarget {
+ public:
+  using ReadFn = std::ptrdiff_t (*)(void* reader, char* buf, std::size_t room);
+  virtual ~ChunkTarget() = default;
+  virtual Status read_into(Channel channel, std::size_t max, ReadFn read, void* reader, std::ptrdiff_t* got) = 0;
+};
+
+// capture()'s: one buffer, each read handed to the sink.
+class SinkTarget final : public ChunkTarget {
+ public:
+  SinkTarget(const ChunkSink& sink, std::size_t size) : sink_(sink), buffer_(size, '\0') {}
+  Status read_into(Channel channel, std::size_t max, ReadFn read, void* reader, std::ptrdiff_t* got) override {
+    *got = read(reader, buffer_.data(), std::min(max, buffer_.size()));
+    if (*got <= 0) return Status::OK();
+    return sink_(channel, std::string_view(buffer_.data(), static_cast<std::size_t>(*got)));
+  }
+
+ private:
+  const ChunkSink& sink_;
+  std::string buffer_;
+};
+
+// capture_into_run()'s: each read lands in the engine's memory (Producer::push_filled).
+class RunTarget final : public ChunkTarget {
+ public:
+  RunTarget(const Run& run, Producer& producer) : run_(run), producer_(producer) {}
+  Status read_into(Channel channel, std::size_t max, ReadFn read, void* reader, std::ptrdiff_t* got) override {
+    auto fill = [&](char* buf, std::size_t room) { return read(reader, buf, room); };
+    return producer_.push_filled(run_, channel, max, fill, got).status();
+  }
+
+ private:
+  const Run& run_;
+  Producer& producer_;
+};
+
+Result<CaptureResult> capture_into(const CaptureOptions& options, ChunkTarget& target);
+
+}  // namespace
+
 Result<CaptureResult> capture(const CaptureOptions& options, const ChunkSink& sink) {
+  SinkTarget target(sink, std::max<std::size_t>(options.read_size, 4096));
+  return capture_into(options, target);
+}
+
+namespace {
+
+Result<CaptureResult> capture_into(const CaptureOptions& options, ChunkTarget& target) {
   const ChildSpec& spec = options.child;
   if (spec.argv.empty() || spec.argv[0].empty()) return Status::Invalid("capture: no command");
   CaptureResult result;
@@ -351,7 +403,10 @@ Result<CaptureResult> capture(const CaptureOptions& options, const ChunkSink& si
   // Pump both outputs until both are closed. Sources in this order: stdout,
   // then stderr, so that when both are ready stdout is read first (a child that
   // wrote to stdout and then to stderr is recorded in that order).
-  std::string buffer(std::max<std::size_t>(options.read_size, 4096), '\0');
+  const std::size_t read_size = std::max<std::size_t>(options.read_size, 4096);
+  // Once the target has refused a chunk, the rest is read away through this.
+  ChunkSink discard = [](Channel, std::string_view) { return Status::OK(); };
+  SinkTarget draining(discard, read_size);
   struct Source {
     int fd;
     Channel channel;
@@ -377,25 +432,42 @@ Result<CaptureResult> capture(const CaptureOptions& options, const ChunkSink& si
       const short revents = fds[i].revents;
       Source& s = open[i];
       if (revents == 0) continue;
-      ssize_t r = ::read(s.fd, buffer.data(), buffer.size());
-      if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (r <= 0) {  // EOF; EIO on a pty master once the terminal's last user is gone
-        closed.push_back(i);
-        continue;
+      // One read, into the target's memory; the copy to the terminal and the
+      // counts are taken there, before the bytes are handed on.
+      struct Reader {
+        Source& source;
+        int* broken;
+        CaptureResult& result;
+        int err = 0;
+        static std::ptrdiff_t read(void* self, char* buf, std::size_t room) {
+          Reader& me = *static_cast<Reader*>(self);
+          const ssize_t r = ::read(me.source.fd, buf, room);
+          if (r <= 0) {
+            me.err = r < 0 ? errno : 0;
+            return r;
+          }
+          const int ch = static_cast<int>(me.source.channel);
+          if (me.source.passthrough >= 0 && !me.broken[ch] &&
+              write_fully(me.source.passthrough, buf, static_cast<std::size_t>(r)) != 0)
+            me.broken[ch] = 1;
+          if (me.source.channel == Channel::stdout_) {
+            me.result.stdout_bytes += static_cast<std::uint64_t>(r);
+            ++me.result.stdout_chunks;
+          } else {
+            me.result.stderr_bytes += static_cast<std::uint64_t>(r);
+            ++me.result.stderr_chunks;
+          }
+          return r;
+        }
+      } reader{s, passthrough_broken, result};
+      std::ptrdiff_t r = 0;
+      Status kept = (first_error.ok() ? target : draining).read_into(s.channel, read_size, &Reader::read, &reader, &r);
+      if (first_error.ok()) first_error = kept;
+      if (!kept.ok() && r == 0) {  // refused before reading (a closed or failed run): read it away
+        kept = draining.read_into(s.channel, read_size, &Reader::read, &reader, &r);
       }
-      std::string_view bytes(buffer.data(), static_cast<std::size_t>(r));
-      const int ch = static_cast<int>(s.channel);
-      if (s.passthrough >= 0 && !passthrough_broken[ch] &&
-          write_fully(s.passthrough, bytes.data(), bytes.size()) != 0)
-        passthrough_broken[ch] = 1;
-      if (s.channel == Channel::stdout_) {
-        result.stdout_bytes += bytes.size();
-        ++result.stdout_chunks;
-      } else {
-        result.stderr_bytes += bytes.size();
-        ++result.stderr_chunks;
-      }
-      if (first_error.ok()) first_error = sink(s.channel, bytes);
+      if (r < 0 && (reader.err == EINTR || reader.err == EAGAIN)) continue;
+      if (r <= 0) closed.push_back(i);  // EOF; EIO on a pty master once the terminal's last user is gone
     }
     for (std::size_t k = closed.size(); k-- > 0;) open.erase(open.begin() + static_cast<std::ptrdiff_t>(closed[k]));
   }
@@ -408,6 +480,8 @@ Result<CaptureResult> capture(const CaptureOptions& options, const ChunkSink& si
   if (!first_error.ok()) return first_error;
   return result;
 }
+
+}  // namespace
 
 Result<CaptureResult> capture_into_run(const CaptureOptions& options, const Run& run, Producer& producer) {
   CaptureOptions o = options;
@@ -432,11 +506,8 @@ Result<CaptureResult> capture_into_run(const CaptureOptions& options, const Run&
     if (!t.ok()) return t.status();
     return user_started ? user_started(pid) : Status::OK();
   };
-  ChunkSink sink = [&](Channel ch, std::string_view bytes) -> Status {
-    auto t = ch == Channel::stdout_ ? producer.push_stdout(run, bytes) : producer.push_stderr(run, bytes);
-    return t.status();
-  };
-  Result<CaptureResult> captured = capture(o, sink);
+  RunTarget target(run, producer);
+  Result<CaptureResult> captured = capture_into(o, target);
   if (!captured.ok()) return captured;
   const CaptureResult& r = captured.value();
 

@@ -248,11 +248,17 @@ ProducerSlot* EngineCore::acquire_slot() {
 }
 
 void EngineCore::release_slot(ProducerSlot* slot) {
-  if (slot->block != nullptr) {  // retire the half-filled block
+  if (slot->block != nullptr) {  // retire the half-filled blocks
     blocks.release(slot->block, kBlockOpen - slot->placed);
     slot->block = nullptr;
     slot->used = 0;
     slot->placed = 0;
+  }
+  if (slot->fill_block != nullptr) {
+    blocks.release(slot->fill_block, kBlockOpen - slot->fill_placed);
+    slot->fill_block = nullptr;
+    slot->fill_used = 0;
+    slot->fill_placed = 0;
   }
   std::lock_guard<std::mutex> lock(slots_mu);
   free_slots.push_back(slot);
@@ -517,6 +523,58 @@ Result<Ticket> Producer::push_chunk(const Run& run, Channel channel, std::string
     it.ticket = ticket++;
     enqueue(*engine_, *slot_, it);
   } while (!bytes.empty());
+  return Ticket(&s, s.base + it.ticket);
+}
+
+// A fill straight into the producer's memory: reads land one after another
+// in the slot's fill block (kFillBlock bytes), each record referencing it, as
+// small pushes share the arena's blocks; a block with less than kFillMin left
+// is retired for a fresh one. Memory held stays within the budget's bytes plus
+// under a quarter of each block, and nothing is copied.
+Result<Ticket> Producer::push_filled_impl(const Run& run, Channel channel, std::size_t max, FillFn fn, void* fill,
+                                          std::ptrdiff_t* filled) {
+  *filled = 0;
+  if (run.stream_ == nullptr || run.engine_ != engine_) return Status::Invalid("push to a run of another engine");
+  if (channel != Channel::stdout_ && channel != Channel::stderr_)
+    return Status::Invalid("push_filled: a chunk's channel is stdout or stderr");
+  detail::StreamState& s = *run.stream_;
+  if (Status st = stream_refusal(s); !st.ok()) return st;
+  detail::ProducerSlot& slot = *slot_;
+  max = std::min({max, engine_->options.recordLimit, engine_->options.inFlightBudget, detail::kFillBlock});
+  if (max == 0) return Status::Invalid("push_filled: room for no bytes");
+  if (slot.fill_block == nullptr || detail::kFillBlock - slot.fill_used < std::min(max, detail::kFillMin)) {
+    if (slot.fill_block != nullptr) engine_->blocks.release(slot.fill_block, detail::kBlockOpen - slot.fill_placed);
+    slot.fill_block = engine_->blocks.make_large(detail::kFillBlock);
+    slot.fill_block->refs.store(detail::kBlockOpen, std::memory_order_relaxed);
+    slot.fill_used = 0;
+    slot.fill_placed = 0;
+  }
+  const std::size_t room = std::min(max, detail::kFillBlock - slot.fill_used);
+  RUNLOG_RETURN_IF_ERROR(engine_->admit(room));
+  char* dst = slot.fill_block->data() + slot.fill_used;
+  const std::ptrdiff_t got = fn(fill, dst, room);
+  *filled = got;
+  const std::size_t n = got > 0 ? std::min(static_cast<std::size_t>(got), room) : 0;
+  engine_->release_budget(room - n);
+  if (n == 0) return Ticket();  // nothing read
+  slot.fill_used += n;
+  ++slot.fill_placed;
+  const std::int64_t push_ns = detail::wall_ns();  // when the bytes arrived
+  detail::Item it;
+  it.stream = &s;
+  it.kind = detail::Kind::chunk;
+  it.aux = static_cast<std::uint8_t>(channel);
+  it.created_ms = push_ns / 1'000'000;
+  it.push_ns = push_ns;
+  it.len = static_cast<std::uint32_t>(n);
+  it.data = dst;
+  it.block = slot.fill_block;
+  if (Status st = check_open(*engine_, s, n); !st.ok()) {
+    engine_->blocks.release(it.block, 1);
+    return st;
+  }
+  it.ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
+  enqueue(*engine_, *slot_, it);
   return Ticket(&s, s.base + it.ticket);
 }
 

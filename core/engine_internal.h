@@ -62,6 +62,10 @@ inline constexpr std::size_t kLargeMax = 1024 * 1024;
 inline constexpr int kLargeClasses = 7;  // 16 KiB .. 1 MiB
 /// At most this many bytes of large blocks wait in the pool.
 inline constexpr std::size_t kLargeKeepBytes = 8 * 1024 * 1024;
+/// Producer::push_filled reads into blocks of this size (a large class), and
+/// starts a new one when less than kFillMin bytes are left in its block.
+inline constexpr std::size_t kFillBlock = 256 * 1024;
+inline constexpr std::size_t kFillMin = 64 * 1024;
 /// Reference count a block starts with while a producer still fills it.
 inline constexpr std::int64_t kBlockOpen = std::int64_t{1} << 40;
 
@@ -159,6 +163,11 @@ struct ProducerSlot {
   Block* block = nullptr;
   std::size_t used = 0;
   std::int64_t placed = 0;
+  // Producer::push_filled's arena: reads land one after another in a block of
+  // kFillBlock bytes, each record referencing it, as small pushes share `block`.
+  Block* fill_block = nullptr;
+  std::size_t fill_used = 0;
+  std::int64_t fill_placed = 0;
   std::uint64_t producer_id = 0;  ///< unique per Producer object (slots are reused)
 };
 

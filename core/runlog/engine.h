@@ -19,10 +19,12 @@
 // from inside the engine's own threads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "runlog/conversation.h"
@@ -149,6 +151,25 @@ class Producer {
   /// would_block. `created_ms` (Unix ms) is the record's createdAt; 0 = now.
   Result<Ticket> push_stdout(const Run& run, std::string_view bytes, std::int64_t created_ms = 0);
   Result<Ticket> push_stderr(const Run& run, std::string_view bytes, std::int64_t created_ms = 0);
+  /// push_stdout / push_stderr of bytes that `fill` writes straight into the
+  /// engine's memory, for a thread that reads a pipe or a socket: a large read
+  /// is handed to the sequencer where it was read, without a copy.
+  /// `fill(char* buf, std::size_t room) -> std::ptrdiff_t` is called once, on
+  /// this thread, after the budget admitted `room` bytes (room <= max, and at
+  /// most 256 KiB: what is left of the block this producer reads into), and
+  /// returns how many bytes it wrote at buf (<= room). A return <= 0 pushes nothing and gives the
+  /// budget back: it is the caller's end of input or error, returned in
+  /// *filled (fill keeps errno itself if it needs it), with an empty Ticket.
+  /// Errors as for push_stdout (fill is not called, *filled = 0). REQUIRES:
+  /// channel is stdout_ or stderr_; max > 0.
+  template <class Fill>
+  Result<Ticket> push_filled(const Run& run, Channel channel, std::size_t max, Fill&& fill, std::ptrdiff_t* filled) {
+    using F = std::remove_reference_t<Fill>;
+    return push_filled_impl(
+        run, channel, max,
+        [](void* f, char* buf, std::size_t room) -> std::ptrdiff_t { return (*static_cast<F*>(f))(buf, room); },
+        const_cast<void*>(static_cast<const void*>(&fill)), filled);
+  }
   /// Pushes a lifecycle event. Its dataJson must be a JSON object (or empty):
   /// invalid_argument otherwise, and nothing is pushed.
   Result<Ticket> push_event(const Run& run, const LifecycleEvent& event, std::int64_t created_ms = 0);
@@ -164,6 +185,9 @@ class Producer {
 
  private:
   Result<Ticket> push_chunk(const Run& run, Channel channel, std::string_view bytes, std::int64_t created_ms);
+  using FillFn = std::ptrdiff_t (*)(void* fill, char* buf, std::size_t room);
+  Result<Ticket> push_filled_impl(const Run& run, Channel channel, std::size_t max, FillFn fn, void* fill,
+                                  std::ptrdiff_t* filled);
   detail::EngineCore* engine_;
   detail::ProducerSlot* slot_;
 };

@@ -407,6 +407,37 @@ TEST(CaptureTest, EngineDescriptorsDoNotLeakIntoTheChild) {
   EXPECT_EQ(errno, ECHILD);
 }
 
+// Pushes refused (here: the run closed as the child starts) stop the
+// recording, not the capture: the rest of the child's 20 MB, far more than
+// its pipe holds, is read away, so the child finishes and is reaped, and the
+// refusal is what capture_into_run returns.
+TEST(CaptureTest, RefusedPushesStopTheRecordingAndTheChildIsStillDrained) {
+  TempDir tmp("runlog-capture");
+  Options o;
+  o.runsRoot = tmp / "runs";
+  auto engine = Engine::open(o).value();
+  RunMetadata meta;
+  meta.taskId = "t";
+  meta.runId = "r1";
+  runlog::Run run = engine->open_run(meta).value();
+  Producer producer(*engine);
+  CaptureOptions co;
+  co.child.argv = {"/bin/sh", "-c", "head -c 20000000 /dev/zero; echo done >&2"};
+  pid_t child = 0;
+  co.on_started = [&](pid_t pid) {
+    child = pid;
+    return run.close();
+  };
+  auto r = capture_into_run(co, run, producer);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Errc::closed) << r.status().to_string();
+  ASSERT_GT(child, 0);
+  EXPECT_EQ(::waitpid(child, nullptr, WNOHANG), -1) << "the child was not reaped";
+  EXPECT_EQ(errno, ECHILD);
+  std::vector<Record> out = ParseFile(Dir(tmp, "r1"), "stdout.jsonl");
+  EXPECT_TRUE(out.empty());
+}
+
 TEST(CaptureTest, ChunksKeepTheBoundariesOfTheReads) {
   std::vector<std::pair<Channel, std::string>> got;
   CaptureOptions co;
