@@ -428,6 +428,20 @@ Status check_open(detail::EngineCore& core, detail::StreamState& s, std::size_t 
   return stream_refusal(s);
 }
 
+// The last steps of a one-record push, its bytes placed and admitted: refuses
+// it if the run was closed meanwhile (its arena reference and budget go
+// back), else takes its ticket and enqueues it. Returns the record's seq.
+Result<std::uint64_t> take_ticket(detail::EngineCore& core, detail::ProducerSlot& slot, detail::StreamState& s,
+                                  detail::Item& it) {
+  if (Status st = check_open(core, s, it.len); !st.ok()) {
+    core.blocks.release(it.block, 1);
+    return st;
+  }
+  it.ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
+  enqueue(core, slot, it);
+  return s.base + it.ticket;
+}
+
 }  // namespace
 
 namespace detail {
@@ -446,13 +460,7 @@ Result<std::uint64_t> push_stored(EngineCore& core, ProducerSlot& slot, StreamSt
   it.push_ns = push_ns;
   it.len = static_cast<std::uint32_t>(fragment.size());
   it.data = place(core, slot, fragment, {}, &it.block);
-  if (Status st = check_open(core, s, fragment.size()); !st.ok()) {
-    core.blocks.release(it.block, 1);
-    return st;
-  }
-  it.ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
-  enqueue(core, slot, it);
-  return s.base + it.ticket;
+  return take_ticket(core, slot, s, it);
 }
 }  // namespace detail
 
@@ -496,13 +504,9 @@ Result<Ticket> Producer::push_chunk(const Run& run, Channel channel, std::string
     // is nothing that can block or take long.
     RUNLOG_RETURN_IF_ERROR(engine_->admit(bytes.size()));
     detail::Item it = make_item(bytes);
-    if (Status st = check_open(*engine_, s, bytes.size()); !st.ok()) {
-      engine_->blocks.release(it.block, 1);
-      return st;
-    }
-    it.ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
-    enqueue(*engine_, *slot_, it);
-    return Ticket(&s, s.base + it.ticket);
+    std::uint64_t seq = 0;
+    RUNLOG_RETURN_IF_ERROR(take_ticket(*engine_, *slot_, s, it).get(seq));
+    return Ticket(&s, seq);
   }
   std::uint64_t ticket = 0;
   if (whole) {  // all pieces at once: their records are consecutive
@@ -569,13 +573,9 @@ Result<Ticket> Producer::push_filled_impl(const Run& run, Channel channel, std::
   it.len = static_cast<std::uint32_t>(n);
   it.data = dst;
   it.block = slot.fill_block;
-  if (Status st = check_open(*engine_, s, n); !st.ok()) {
-    engine_->blocks.release(it.block, 1);
-    return st;
-  }
-  it.ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
-  enqueue(*engine_, *slot_, it);
-  return Ticket(&s, s.base + it.ticket);
+  std::uint64_t seq = 0;
+  RUNLOG_RETURN_IF_ERROR(take_ticket(*engine_, slot, s, it).get(seq));
+  return Ticket(&s, seq);
 }
 
 Result<Ticket> Producer::push_event(const Run& run, const LifecycleEvent& event, std::int64_t created_ms) {
@@ -621,13 +621,9 @@ Result<Ticket> Producer::push_event(const Run& run, const LifecycleEvent& event,
   it.push_ns = push_ns;
   it.len = static_cast<std::uint32_t>(n);
   it.data = place(*engine_, *slot_, code_bytes, fragment, &it.block);
-  if (Status st = check_open(*engine_, s, n); !st.ok()) {
-    engine_->blocks.release(it.block, 1);
-    return st;
-  }
-  it.ticket = s.reserved.fetch_add(1, std::memory_order_seq_cst) + 1;
-  enqueue(*engine_, *slot_, it);
-  return Ticket(&s, s.base + it.ticket);
+  std::uint64_t seq = 0;
+  RUNLOG_RETURN_IF_ERROR(take_ticket(*engine_, *slot_, s, it).get(seq));
+  return Ticket(&s, seq);
 }
 
 // ----------------------------------------------------------------- Engine

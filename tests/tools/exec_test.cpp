@@ -380,16 +380,27 @@ TEST(ExecTest, ASecondSigintKills) {
 
 // ------------------------------------------------------ in-process capture
 
+// An engine with run t/r1 open, for capture_into_run.
+struct CaptureRun {
+  TempDir tmp{"runlog-capture"};
+  std::unique_ptr<Engine> engine = [this] {
+    Options o;
+    o.runsRoot = tmp / "runs";
+    return Engine::open(o).value();
+  }();
+  runlog::Run run = [this] {
+    RunMetadata meta;
+    meta.taskId = "t";
+    meta.runId = "r1";
+    return engine->open_run(meta).value();
+  }();
+};
+
 TEST(CaptureTest, EngineDescriptorsDoNotLeakIntoTheChild) {
-  TempDir tmp("runlog-capture");
-  Options o;
-  o.runsRoot = tmp / "runs";
-  auto engine = Engine::open(o).value();
-  RunMetadata meta;
-  meta.taskId = "t";
-  meta.runId = "r1";
-  runlog::Run run = engine->open_run(meta).value();
-  Producer producer(*engine);
+  CaptureRun c;
+  const TempDir& tmp = c.tmp;
+  runlog::Run& run = c.run;
+  Producer producer(*c.engine);
   CaptureOptions co;
   co.child.argv = {kHelper, "fds", "err", "done"};
   auto r = capture_into_run(co, run, producer);
@@ -412,15 +423,10 @@ TEST(CaptureTest, EngineDescriptorsDoNotLeakIntoTheChild) {
 // its pipe holds, is read away, so the child finishes and is reaped, and the
 // refusal is what capture_into_run returns.
 TEST(CaptureTest, RefusedPushesStopTheRecordingAndTheChildIsStillDrained) {
-  TempDir tmp("runlog-capture");
-  Options o;
-  o.runsRoot = tmp / "runs";
-  auto engine = Engine::open(o).value();
-  RunMetadata meta;
-  meta.taskId = "t";
-  meta.runId = "r1";
-  runlog::Run run = engine->open_run(meta).value();
-  Producer producer(*engine);
+  CaptureRun c;
+  const TempDir& tmp = c.tmp;
+  runlog::Run& run = c.run;
+  Producer producer(*c.engine);
   CaptureOptions co;
   co.child.argv = {"/bin/sh", "-c", "head -c 20000000 /dev/zero; echo done >&2"};
   pid_t child = 0;
