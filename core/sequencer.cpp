@@ -88,7 +88,7 @@ void Sequencer::run() {
     }
     behind_ = !drained;
     if (batch_open_) {
-      bool full = batch_bytes_ >= core_.options.maxBatchBytes;
+      bool full = batch_full();
       bool late = mono_ns() - batch_started_ns_ >= batch_due_ns(delay_ns);
       if (full || late || (drained && in_flight_ == nullptr) || shutdown_) write_batch();
     }
@@ -231,7 +231,19 @@ void Sequencer::note_line(StreamState& s, std::size_t len, std::int64_t push_ns)
   batch_push_ns_.push_back(push_ns);
   mark_dirty(s);
   open_batch();
-  if (batch_bytes_ >= core_.options.maxBatchBytes) write_batch();
+  if (batch_full()) write_batch();
+}
+
+// Full at maxBatchBytes, or, for a batch that touches many runs, at
+// kFullPerStream bytes per run up to kFullMax x maxBatchBytes: a write costs
+// about one pwritev per file whatever its size (ext4 dirties the inode, looks
+// up the extent and the page for each), so a batch spread over 256 runs at
+// 4 MiB gave each file one write of about 5 KiB. Only a sequencer that is
+// behind fills a batch (otherwise it goes out at maxBatchDelay).
+bool Sequencer::batch_full() const {
+  const std::size_t max = core_.options.maxBatchBytes;
+  if (batch_bytes_ < max) return false;
+  return batch_bytes_ >= std::min(kFullMax * max, std::max(max, dirty_.size() * kFullPerStream));
 }
 
 void Sequencer::process_chunk(Item& it) {

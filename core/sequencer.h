@@ -21,6 +21,10 @@ namespace runlog::detail {
 class Sequencer {
  public:
   static constexpr std::size_t kBulk = 32;  ///< records taken from one producer at a time
+  /// batch_full(): a batch that touches many runs may grow to this many bytes
+  /// per run it touches, up to kFullMax x Options::maxBatchBytes.
+  static constexpr std::size_t kFullPerStream = 48 * 1024;
+  static constexpr std::size_t kFullMax = 4;
 
   explicit Sequencer(EngineCore& core) : core_(core) {
     waves_[0] = std::make_unique<Wave>();
@@ -28,7 +32,7 @@ class Sequencer {
     next_wave_ = waves_[0].get();
     state_wave_ = std::make_unique<Wave>();
     items_.resize(kBulk);
-    page_pool_cap_ = core.options.maxBatchBytes / kPageSize + 64;
+    page_pool_cap_ = kFullMax * core.options.maxBatchBytes / kPageSize + 64;
     line_.resize(chunk_line_bound(4096));
     journal_ = batch_mode() ? core.storage->journal() : nullptr;
   }
@@ -56,6 +60,7 @@ class Sequencer {
   void add_page(OutChain& c);  // a page from the pool at the end of c
   void append_line(StreamState& s, Channel ch, const char* line, std::size_t n);
   void note_line(StreamState& s, std::size_t len, std::int64_t push_ns);
+  bool batch_full() const;
   char* line_buffer(std::size_t bound);
   void mark_dirty(StreamState& s);
   void apply_event_to_state(StreamState& s, EventType type, std::int64_t exit_code, std::int64_t created_ms,

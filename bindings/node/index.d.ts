@@ -53,7 +53,7 @@ export interface EngineOptions {
   overBudget?: "reject" | "wait";
   /** Bytes accepted and not yet acknowledged, at most. Default 64 MiB. */
   inFlightBudget?: number;
-  /** A batch is written once it holds this many bytes. Default 4 MiB. */
+  /** A batch is written once it holds this many bytes (one that touches many runs: 48 KiB per run it touches, up to 4 × this). Default 4 MiB. */
   maxBatchBytes?: number;
   /** Longest wait of encoded records before their batch is written while more keep coming, in µs (at least as long as the last batch took to write, and while a sync wave runs, half the last wave's time). Default 1000. */
   maxBatchDelayUs?: number;

@@ -47,8 +47,10 @@ struct Options {
   /// the time the last wave took (those records wait for it anyway).
   /// Default 1 ms; 0 < delay <= 1 s.
   std::chrono::microseconds maxBatchDelay{1000};
-  /// A batch is written once it holds this many encoded bytes. Default 4 MiB;
-  /// 64 KiB ..= 256 MiB.
+  /// A batch is written once it holds this many encoded bytes; one that
+  /// touches many runs, once it holds 48 KiB per run it touches, up to 4 x
+  /// this (each file's write costs about the same whatever its size). Memory
+  /// for encoded lines is bounded by 4 x this. Default 4 MiB; 64 KiB ..= 256 MiB.
   std::size_t maxBatchBytes = std::size_t{4} << 20;
   /// Bytes accepted from producers and not yet acknowledged, at most. Default
   /// 64 MiB; at least 2 x recordLimit.

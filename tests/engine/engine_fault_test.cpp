@@ -336,6 +336,44 @@ TEST_F(EngineFaultTest, WhileRecordsKeepComingABatchWaitsAsLongAsTheLastWriteToo
   EXPECT_EQ(last, pushed.load());
 }
 
+// A sequencer that is behind writes a batch once it is full: at maxBatchBytes
+// when it touches few runs, and up to 4 x that (48 KiB per run it touches)
+// when it touches many, since each file's write costs about the same whatever
+// its size. The sequencer is held in a 1 s write while 8 MiB are queued, then
+// drains them: spread over 64 runs they go out in batches of about 256 KiB,
+// into one run in batches of 64 KiB.
+TEST_F(EngineFaultTest, ABatchOverManyRunsGrowsPastMaxBatchBytes) {
+  auto batches_for = [&](int runs) -> std::uint64_t {
+    auto fs = std::make_shared<FaultFs>();
+    Options o = MakeOptions(Durability::none);
+    o.fs = fs;
+    o.runsRoot = tmp() + "/runs-" + std::to_string(runs);
+    o.maxBatchBytes = 64 * 1024;
+    o.maxBatchDelay = std::chrono::seconds(1);
+    auto engine = OpenEngine(o);
+    if (engine == nullptr) return 0;
+    std::vector<runlog::Run> handles;
+    for (int r = 0; r < runs; ++r) handles.push_back(OpenRun(*engine, "task", "r" + std::to_string(r)));
+    Producer p(*engine);
+    fs->SlowWrites("/r0/stdout.jsonl", 1000ms, 1);
+    EXPECT_TRUE(p.push_stdout(handles[0], "first\n").ok());  // its batch goes out at once, into the slow write
+    std::this_thread::sleep_for(50ms);
+    const std::uint64_t before = engine->stats().batches;
+    const std::string text(1000, 'x');
+    for (int i = 0; i < 8192; ++i) EXPECT_TRUE(p.push_stdout(handles[static_cast<std::size_t>(i % runs)], text).ok());
+    EXPECT_EQ(fs->slow_writes_done(), 0) << "the 8 MiB were not all queued while the sequencer was held";
+    EXPECT_TRUE(engine->flush().ok());
+    EXPECT_EQ(fs->slow_writes_done(), 1);
+    return engine->stats().batches - before;
+  };
+  const std::uint64_t spread = batches_for(64);
+  const std::uint64_t one = batches_for(1);
+  // About 8.8 MiB encoded: ~34 batches of 256 KiB, ~137 of 64 KiB.
+  EXPECT_LE(spread, 60u) << "batches over 64 runs; " << one << " into one run";
+  EXPECT_GE(spread, 20u) << "batches over 64 runs";
+  EXPECT_GE(one, 110u) << "batches into one run; " << spread << " over 64 runs";
+}
+
 TEST_F(EngineFaultTest, FailedWriteFailsTheRecordAndOtherRunsGoOn) {
   auto engine = OpenEngine(FaultOptions(Durability::none));
   ASSERT_NE(engine, nullptr);
