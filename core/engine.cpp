@@ -553,8 +553,15 @@ Result<Ticket> Producer::push_filled_impl(const Run& run, Channel channel, std::
     slot.fill_used = 0;
     slot.fill_placed = 0;
   }
-  const std::size_t room = std::min(max, detail::kFillBlock - slot.fill_used);
-  RUNLOG_RETURN_IF_ERROR(engine_->admit(room));
+  std::size_t room = std::min(max, detail::kFillBlock - slot.fill_used);
+  Status admitted = engine_->admit(room);
+  if (admitted.code() == Errc::would_block && room > detail::kSmallMax) {
+    // Under would_block a nearly full budget still takes a read the size of
+    // a small push, as push_stdout of it would be taken.
+    room = detail::kSmallMax;
+    admitted = engine_->admit(room);
+  }
+  RUNLOG_RETURN_IF_ERROR(admitted);
   char* dst = slot.fill_block->data() + slot.fill_used;
   const std::ptrdiff_t got = fn(fill, dst, room);
   *filled = got;

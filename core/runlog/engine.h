@@ -156,7 +156,8 @@ class Producer {
   /// is handed to the sequencer where it was read, without a copy.
   /// `fill(char* buf, std::size_t room) -> std::ptrdiff_t` is called once, on
   /// this thread, after the budget admitted `room` bytes (room <= max, and at
-  /// most 256 KiB: what is left of the block this producer reads into), and
+  /// most 256 KiB: what is left of the block this producer reads into; under
+  /// OverBudget::would_block, 8 KiB when the budget cannot take that), and
   /// returns how many bytes it wrote at buf (<= room). A return <= 0 pushes nothing and gives the
   /// budget back: it is the caller's end of input or error, returned in
   /// *filled (fill keeps errno itself if it needs it), with an empty Ticket.

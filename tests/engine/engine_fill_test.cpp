@@ -6,6 +6,7 @@
 // budget; a refused push never calls the fill.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <string>
@@ -13,10 +14,13 @@
 
 #include "runlog/engine.h"
 #include "support/engine_fixture.h"
+#include "support/fault_fs.h"
 #include "support/run_files.h"
 
 namespace runlog::testing {
 namespace {
+
+using namespace std::chrono_literals;
 
 class EngineFillTest : public ::testing::TestWithParam<Durability>, public EngineFixture {};
 
@@ -115,6 +119,40 @@ TEST_P(EngineFillTest, AFillThatReadsNothingPushesNothingAndKeepsNoBudget) {
   std::vector<Record> lines = ParseFile(run_dir("fill", "empty"), "stdout.jsonl");
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(lines[0].raw, "after\n");
+}
+
+// Under would_block, a budget that cannot take a full room still takes a
+// read the size of a small push (8 KiB), as push_stdout of it would be taken.
+TEST_P(EngineFillTest, UnderWouldBlockANearlyFullBudgetStillTakesASmallFill) {
+  auto fs = std::make_shared<FaultFs>();
+  Options o = MakeOptions(GetParam());
+  o.fs = fs;
+  o.recordLimit = 32 * 1024;
+  o.inFlightBudget = 64 * 1024;
+  o.overBudget = OverBudget::would_block;
+  auto engine = OpenEngine(o);
+  ASSERT_NE(engine, nullptr);
+  runlog::Run run = OpenRun(*engine, "fill", "tight");
+  Producer p(*engine);
+  fs->SlowWrites("/tight/stdout.jsonl", 1000ms, 1);
+  ASSERT_TRUE(p.push_stdout(run, std::string(40 * 1024, 'a')).ok());  // held in flight by the slow write
+  std::vector<std::size_t> rooms;
+  for (int i = 0; i < 2; ++i) {
+    std::ptrdiff_t got = 0;
+    auto t = p.push_filled(run, Channel::stdout_, 32 * 1024,
+                           [&](char* buf, std::size_t room) -> std::ptrdiff_t {
+                             rooms.push_back(room);
+                             std::memset(buf, 'b', 100);
+                             return 100;
+                           },
+                           &got);
+    ASSERT_TRUE(t.ok()) << t.status().to_string();
+    EXPECT_EQ(got, 100);
+  }
+  EXPECT_EQ(fs->slow_writes_done(), 0) << "the budget was not held: the test proves nothing";
+  EXPECT_EQ(rooms, (std::vector<std::size_t>{8192, 8192}));
+  ASSERT_TRUE(run.close().ok());
+  EXPECT_EQ(ChannelBytes(run_dir("fill", "tight"), "stdout.jsonl"), std::string(40 * 1024, 'a') + std::string(200, 'b'));
 }
 
 TEST_P(EngineFillTest, APushToAClosedRunNeverCallsTheFill) {
