@@ -211,8 +211,9 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
 }
 
 constexpr int kPipeBytes = 1 << 20;
-// See the read loop: reads of kCoalesceMin..kCoalesceMax bytes wait this long
-// before the next poll (a pipe of kPipeBytes fills in it only above 5 GB/s).
+// See the read loop: reads of kCoalesceMin..kCoalesceMax bytes, and under half
+// of their room, wait this long before the next poll (a pipe of kPipeBytes
+// fills in it only above 5 GB/s).
 constexpr useconds_t kCoalesceUs = 200;
 constexpr std::ptrdiff_t kCoalesceMin = 4096;
 constexpr std::size_t kCoalesceMax = 64 * 1024;
@@ -453,8 +454,10 @@ Result<CaptureResult> capture_into(const CaptureOptions& options, ChunkTarget& t
         int* broken;
         CaptureResult& result;
         int err = 0;
+        std::size_t room = 0;
         static std::ptrdiff_t read(void* self, char* buf, std::size_t room) {
           Reader& me = *static_cast<Reader*>(self);
+          me.room = room;
           const ssize_t r = ::read(me.source.fd, buf, room);
           if (r <= 0) {
             me.err = r < 0 ? errno : 0;
@@ -480,7 +483,7 @@ Result<CaptureResult> capture_into(const CaptureOptions& options, ChunkTarget& t
       if (!kept.ok() && r == 0) {  // refused before reading (a closed or failed run): read it away
         kept = draining.read_into(s.channel, read_size, &Reader::read, &reader, &r);
       }
-      if (r >= kCoalesceMin && static_cast<std::size_t>(r) < kCoalesceMax) coalesce = true;
+      if (r >= kCoalesceMin && static_cast<std::size_t>(r) < std::min(kCoalesceMax, reader.room / 2)) coalesce = true;
       if (r < 0 && (reader.err == EINTR || reader.err == EAGAIN)) continue;
       if (r <= 0) closed.push_back(i);  // EOF; EIO on a pty master once the terminal's last user is gone
     }

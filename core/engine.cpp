@@ -173,6 +173,19 @@ Status EngineCore::wait_durable(StreamState& s, std::uint64_t seq) {
   }
 }
 
+Result<std::size_t> EngineCore::admit_up_to(std::size_t n) {
+  const auto budget = static_cast<std::int64_t>(options.inFlightBudget);
+  std::int64_t cur = in_flight.load(std::memory_order_relaxed);
+  while (options.overBudget == OverBudget::would_block) {
+    const std::int64_t take = std::min(static_cast<std::int64_t>(n), budget - cur);
+    if (take <= 0) break;  // full: admit() says would_block (or takes n, freed meanwhile)
+    if (in_flight.compare_exchange_weak(cur, cur + take, std::memory_order_acq_rel))
+      return static_cast<std::size_t>(take);
+  }
+  RUNLOG_RETURN_IF_ERROR(admit(n));
+  return n;
+}
+
 Status EngineCore::admit(std::size_t n) {
   const auto budget = static_cast<std::int64_t>(options.inFlightBudget);
   const auto want = static_cast<std::int64_t>(n);
@@ -553,19 +566,14 @@ Result<Ticket> Producer::push_filled_impl(const Run& run, Channel channel, std::
     slot.fill_used = 0;
     slot.fill_placed = 0;
   }
-  std::size_t room = std::min(max, detail::kFillBlock - slot.fill_used);
-  Status admitted = engine_->admit(room);
-  if (admitted.code() == Errc::would_block && room > detail::kSmallMax) {
-    // Under would_block a nearly full budget still takes a read the size of
-    // a small push, as push_stdout of it would be taken.
-    room = detail::kSmallMax;
-    admitted = engine_->admit(room);
-  }
-  RUNLOG_RETURN_IF_ERROR(admitted);
+  // Under would_block, a nearly full budget gives a smaller room rather than
+  // a refusal: the rest stays in the caller's pipe for its next read.
+  std::size_t room = 0;
+  RUNLOG_RETURN_IF_ERROR(engine_->admit_up_to(std::min(max, detail::kFillBlock - slot.fill_used)).get(room));
   char* dst = slot.fill_block->data() + slot.fill_used;
   const std::ptrdiff_t got = fn(fill, dst, room);
-  *filled = got;
   const std::size_t n = got > 0 ? std::min(static_cast<std::size_t>(got), room) : 0;
+  *filled = got > 0 ? static_cast<std::ptrdiff_t>(n) : got;
   engine_->release_budget(room - n);
   if (n == 0) return Ticket();  // nothing read
   slot.fill_used += n;

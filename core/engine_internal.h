@@ -396,6 +396,10 @@ struct EngineCore {
   Status wait_durable(StreamState& s, std::uint64_t seq);
   /// Producer threads: reserve budget for n bytes (may wait, or fail with would_block).
   Status admit(std::size_t n);
+  /// Producer threads: admit(n) under OverBudget::block; under would_block, as
+  /// much of n as the budget takes now (at least 1 byte, else would_block).
+  /// Returns the bytes admitted.
+  Result<std::size_t> admit_up_to(std::size_t n);
   /// Sequencer: return budget and wake waiting producers.
   void release_budget(std::uint64_t n);
   /// Sequencer: bump the resolution epoch and wake waiters.

@@ -224,7 +224,8 @@ void Sequencer::emit_chunk(StreamState& s, Channel ch, std::int64_t created_ms, 
 }
 
 // A full batch goes out at once (even in the middle of draining a reorder
-// ring): encoded pages never hold much more than maxBatchBytes.
+// ring): encoded pages never hold much more than batch_full()'s bound (at
+// most kFullMax x maxBatchBytes).
 void Sequencer::note_line(StreamState& s, std::size_t len, std::int64_t push_ns) {
   batch_bytes_ += len;
   ++batch_records_;

@@ -157,12 +157,14 @@ class Producer {
   /// `fill(char* buf, std::size_t room) -> std::ptrdiff_t` is called once, on
   /// this thread, after the budget admitted `room` bytes (room <= max, and at
   /// most 256 KiB: what is left of the block this producer reads into; under
-  /// OverBudget::would_block, 8 KiB when the budget cannot take that), and
-  /// returns how many bytes it wrote at buf (<= room). A return <= 0 pushes nothing and gives the
+  /// OverBudget::would_block, at most what the budget takes now, refused only
+  /// when it takes nothing), and returns how many bytes it wrote at buf
+  /// (<= room; it must not throw). A return <= 0 pushes nothing and gives the
   /// budget back: it is the caller's end of input or error, returned in
   /// *filled (fill keeps errno itself if it needs it), with an empty Ticket.
-  /// Errors as for push_stdout (fill is not called, *filled = 0). REQUIRES:
-  /// channel is stdout_ or stderr_; max > 0.
+  /// Errors as for push_stdout (fill is not called, *filled = 0). The
+  /// producer keeps its read block (256 KiB, outside the budget) until it is
+  /// destroyed. REQUIRES: channel is stdout_ or stderr_; max > 0.
   template <class Fill>
   Result<Ticket> push_filled(const Run& run, Channel channel, std::size_t max, Fill&& fill, std::ptrdiff_t* filled) {
     using F = std::remove_reference_t<Fill>;

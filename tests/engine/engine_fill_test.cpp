@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <string>
@@ -22,7 +23,18 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class EngineFillTest : public ::testing::TestWithParam<Durability>, public EngineFixture {};
+class EngineFillTest : public ::testing::TestWithParam<Durability>, public EngineFixture {
+ protected:
+  // A small budget that refuses (would_block) rather than waits: 64 KiB, and
+  // records of at most 32 KiB.
+  Options TightOptions() const {
+    Options o = MakeOptions(GetParam());
+    o.recordLimit = 32 * 1024;
+    o.inFlightBudget = 64 * 1024;
+    o.overBudget = OverBudget::would_block;
+    return o;
+  }
+};
 
 // The concatenated exact bytes of a channel's records, in seq order.
 std::string ChannelBytes(const std::string& dir, const char* file) {
@@ -90,11 +102,7 @@ TEST_P(EngineFillTest, WhatIsFilledIsWhatTheFileHoldsInOrderWithOtherPushes) {
 }
 
 TEST_P(EngineFillTest, AFillThatReadsNothingPushesNothingAndKeepsNoBudget) {
-  Options o = MakeOptions(GetParam());
-  o.recordLimit = 32 * 1024;
-  o.inFlightBudget = 64 * 1024;
-  o.overBudget = OverBudget::would_block;
-  auto engine = OpenEngine(o);
+  auto engine = OpenEngine(TightOptions());
   ASSERT_NE(engine, nullptr);
   runlog::Run run = OpenRun(*engine, "fill", "empty");
   Producer p(*engine);
@@ -121,15 +129,13 @@ TEST_P(EngineFillTest, AFillThatReadsNothingPushesNothingAndKeepsNoBudget) {
   EXPECT_EQ(lines[0].raw, "after\n");
 }
 
-// Under would_block, a budget that cannot take a full room still takes a
-// read the size of a small push (8 KiB), as push_stdout of it would be taken.
-TEST_P(EngineFillTest, UnderWouldBlockANearlyFullBudgetStillTakesASmallFill) {
+// Under would_block, a budget that cannot take a full room gives the room it
+// can take (the rest stays in the caller's pipe), and refuses only when it
+// takes nothing: then the fill is not called and one refusal is counted.
+TEST_P(EngineFillTest, UnderWouldBlockANearlyFullBudgetGivesASmallerRoom) {
   auto fs = std::make_shared<FaultFs>();
-  Options o = MakeOptions(GetParam());
+  Options o = TightOptions();
   o.fs = fs;
-  o.recordLimit = 32 * 1024;
-  o.inFlightBudget = 64 * 1024;
-  o.overBudget = OverBudget::would_block;
   auto engine = OpenEngine(o);
   ASSERT_NE(engine, nullptr);
   runlog::Run run = OpenRun(*engine, "fill", "tight");
@@ -137,22 +143,27 @@ TEST_P(EngineFillTest, UnderWouldBlockANearlyFullBudgetStillTakesASmallFill) {
   fs->SlowWrites("/tight/stdout.jsonl", 1000ms, 1);
   ASSERT_TRUE(p.push_stdout(run, std::string(40 * 1024, 'a')).ok());  // held in flight by the slow write
   std::vector<std::size_t> rooms;
-  for (int i = 0; i < 2; ++i) {
+  auto fill_with = [&](std::size_t k) {
     std::ptrdiff_t got = 0;
     auto t = p.push_filled(run, Channel::stdout_, 32 * 1024,
                            [&](char* buf, std::size_t room) -> std::ptrdiff_t {
                              rooms.push_back(room);
-                             std::memset(buf, 'b', 100);
-                             return 100;
+                             const std::size_t n = std::min(k, room);
+                             std::memset(buf, 'b', n);
+                             return static_cast<std::ptrdiff_t>(n);
                            },
                            &got);
-    ASSERT_TRUE(t.ok()) << t.status().to_string();
-    EXPECT_EQ(got, 100);
-  }
+    return t.ok() ? Status::OK() : t.status();
+  };
+  EXPECT_TRUE(fill_with(100).ok());           // 24 KiB free: room 24 KiB, 100 bytes kept
+  EXPECT_TRUE(fill_with(SIZE_MAX).ok());      // the rest of the budget, filled
+  Status full = fill_with(1);                 // nothing left: refused, fill not called
+  EXPECT_EQ(full.code(), Errc::would_block) << full.to_string();
   EXPECT_EQ(fs->slow_writes_done(), 0) << "the budget was not held: the test proves nothing";
-  EXPECT_EQ(rooms, (std::vector<std::size_t>{8192, 8192}));
+  EXPECT_EQ(rooms, (std::vector<std::size_t>{24 * 1024, 24 * 1024 - 100}));
+  EXPECT_EQ(engine->stats().wouldBlockPushes, 1u);
   ASSERT_TRUE(run.close().ok());
-  EXPECT_EQ(ChannelBytes(run_dir("fill", "tight"), "stdout.jsonl"), std::string(40 * 1024, 'a') + std::string(200, 'b'));
+  EXPECT_EQ(ChannelBytes(run_dir("fill", "tight"), "stdout.jsonl"), std::string(40 * 1024, 'a') + std::string(24 * 1024, 'b'));
 }
 
 TEST_P(EngineFillTest, APushToAClosedRunNeverCallsTheFill) {
