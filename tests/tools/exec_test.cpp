@@ -380,7 +380,7 @@ TEST(ExecTest, ASecondSigintKills) {
 
 // ------------------------------------------------------ in-process capture
 
-// An engine with run t/r1 open, for capture_into_run.
+// An engine with run t/r1 open and a producer, for capture_into_run.
 struct CaptureRun {
   TempDir tmp{"runlog-capture"};
   std::unique_ptr<Engine> engine = [this] {
@@ -394,23 +394,21 @@ struct CaptureRun {
     meta.runId = "r1";
     return engine->open_run(meta).value();
   }();
+  Producer producer{*engine};
 };
 
 TEST(CaptureTest, EngineDescriptorsDoNotLeakIntoTheChild) {
   CaptureRun c;
-  const TempDir& tmp = c.tmp;
-  runlog::Run& run = c.run;
-  Producer producer(*c.engine);
   CaptureOptions co;
   co.child.argv = {kHelper, "fds", "err", "done"};
-  auto r = capture_into_run(co, run, producer);
+  auto r = capture_into_run(co, c.run, c.producer);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->exit_status(), 0);
   EXPECT_GT(r->pid, 0);
   EXPECT_EQ(r->stdout_bytes, 6u);
   EXPECT_EQ(r->stderr_bytes, 4u);
-  ASSERT_TRUE(run.close().ok());
-  std::vector<Record> out = ParseFile(Dir(tmp, "r1"), "stdout.jsonl");
+  ASSERT_TRUE(c.run.close().ok());
+  std::vector<Record> out = ParseFile(Dir(c.tmp, "r1"), "stdout.jsonl");
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].text, "0 1 2\n");
   // No zombie: the child was reaped.
@@ -424,23 +422,20 @@ TEST(CaptureTest, EngineDescriptorsDoNotLeakIntoTheChild) {
 // refusal is what capture_into_run returns.
 TEST(CaptureTest, RefusedPushesStopTheRecordingAndTheChildIsStillDrained) {
   CaptureRun c;
-  const TempDir& tmp = c.tmp;
-  runlog::Run& run = c.run;
-  Producer producer(*c.engine);
   CaptureOptions co;
   co.child.argv = {"/bin/sh", "-c", "head -c 20000000 /dev/zero; echo done >&2"};
   pid_t child = 0;
   co.on_started = [&](pid_t pid) {
     child = pid;
-    return run.close();
+    return c.run.close();
   };
-  auto r = capture_into_run(co, run, producer);
+  auto r = capture_into_run(co, c.run, c.producer);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Errc::closed) << r.status().to_string();
   ASSERT_GT(child, 0);
   EXPECT_EQ(::waitpid(child, nullptr, WNOHANG), -1) << "the child was not reaped";
   EXPECT_EQ(errno, ECHILD);
-  std::vector<Record> out = ParseFile(Dir(tmp, "r1"), "stdout.jsonl");
+  std::vector<Record> out = ParseFile(Dir(c.tmp, "r1"), "stdout.jsonl");
   EXPECT_TRUE(out.empty());
 }
 
